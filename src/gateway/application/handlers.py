@@ -1,0 +1,197 @@
+"""Command handlers: parse → load → ask the domain → write → commit.
+
+Shape: `(cmd, uow, *, deps) -> Result`. `bootstrap` binds the deps; the mediator gives
+each message a fresh unit of work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.application.bank import (
+    Authorized,
+    BankOutcome,
+    BankRequest,
+    Declined,
+    Pending,
+    Rejected,
+    Unavailable,
+    Unknown,
+)
+from gateway.application.ports import (
+    Bank,
+    CardVault,
+    Clock,
+    CommitConflict,
+    Fingerprinter,
+    IdempotencyRecord,
+    IdGenerator,
+    KeyLocks,
+    UnitOfWork,
+)
+from gateway.domain.card import Card
+from gateway.domain.commands import MakePayment, PaymentAccepted, RequestPayment, RequestPaymentError
+from gateway.domain.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, NotFound
+from gateway.domain.model import Job, JobError, Payment
+from gateway.domain.payment_request import PaymentRequest, parse_payment_request
+from gateway.domain.result import Err, Ok, Result
+from gateway.domain.value_objects import IdempotencyKey
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPaymentDeps:
+    clock: Clock
+    ids: IdGenerator
+    vault: CardVault
+    fingerprints: Fingerprinter
+    locks: KeyLocks
+
+
+async def request_payment(
+    cmd: RequestPayment, uow: UnitOfWork, *, deps: RequestPaymentDeps
+) -> Result[PaymentAccepted, RequestPaymentError]:
+    match IdempotencyKey.create(cmd.idempotency_key):
+        case Err(key_error):
+            return Err(key_error)
+        case Ok(key):
+            pass
+    match parse_payment_request(cmd.body, deps.clock.now()):
+        case Err(invalid):
+            return Err(invalid)
+        case Ok(request):
+            pass
+    fingerprint = deps.fingerprints.fingerprint(cmd.body)
+    async with deps.locks.hold(f"{cmd.merchant_id}:{key.value}") as held:
+        if not held:
+            return Err(IdempotencyKeyInProgress())
+        async with uow:
+            previous = await uow.idempotency.get(cmd.merchant_id, key.value)
+            if previous is not None:
+                return _replay(previous, fingerprint)
+            job = _accept(uow, cmd.merchant_id, key, fingerprint, request, deps)
+            try:
+                await uow.commit()
+            except CommitConflict:
+                return Err(IdempotencyKeyInProgress())
+            return Ok(PaymentAccepted(job, replayed=False))
+
+
+def _replay(
+    previous: IdempotencyRecord, fingerprint: str
+) -> Result[PaymentAccepted, RequestPaymentError]:
+    if previous.fingerprint != fingerprint:
+        return Err(IdempotencyKeyReused())
+    job = Job(previous.job_id, previous.merchant_id, previous.payment_id, previous.created_at)
+    return Ok(PaymentAccepted(job, replayed=True))
+
+
+def _accept(
+    uow: UnitOfWork,
+    merchant_id: str,
+    key: IdempotencyKey,
+    fingerprint: str,
+    request: PaymentRequest,
+    deps: RequestPaymentDeps,
+) -> Job:
+    now = deps.clock.now()
+    payment = Payment(
+        id=deps.ids.new("pay"),
+        merchant_id=merchant_id,
+        money=request.money,
+        card=request.card.summary(),
+        reference=request.reference,
+        metadata=request.metadata,
+        created_at=now,
+        updated_at=now,
+    )
+    job = Job(deps.ids.new("job"), merchant_id, payment.id, now)
+    uow.payments.add(payment)
+    uow.jobs.add(job)
+    uow.cards.add(payment.id, deps.vault.seal(payment.id, request.card))
+    uow.outbox.add(MakePayment(payment.id, job.id, merchant_id))
+    uow.idempotency.add(
+        IdempotencyRecord(merchant_id, key.value, fingerprint, job.id, payment.id, now)
+    )
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class MakePaymentDeps:
+    clock: Clock
+    vault: CardVault
+    bank: Bank
+
+
+async def make_payment(
+    cmd: MakePayment, uow: UnitOfWork, *, deps: MakePaymentDeps
+) -> Result[Payment, NotFound]:
+    """Safe to run twice: a final payment is returned as it is, without calling the bank."""
+    async with uow:
+        payment = await uow.payments.get(cmd.payment_id)
+        sealed = await uow.cards.get(cmd.payment_id)
+    if payment is None:
+        return Err(NotFound("payment"))
+    if payment.is_final:
+        return Ok(payment)
+    outcome = await _ask_bank(payment, sealed, deps)
+    return await _record(cmd, uow, outcome, deps.clock)
+
+
+async def _ask_bank(payment: Payment, sealed: bytes | None, deps: MakePaymentDeps) -> BankOutcome:
+    if sealed is None:
+        # The card data is gone, so the bank must have seen this payment: ask it.
+        return await deps.bank.lookup(payment.id)
+    match deps.vault.open(payment.id, sealed):
+        case Ok(card):
+            return await deps.bank.authorize(_bank_request(payment, card))
+        case Err():
+            return Rejected("the stored card data could not be read")
+
+
+def _bank_request(payment: Payment, card: Card) -> BankRequest:
+    return BankRequest(
+        idempotency_key=payment.id,
+        card_number=card.number.digits,
+        expiry_month=card.expiry.month,
+        expiry_year=card.expiry.year,
+        cvv=card.cvv.digits,
+        amount=payment.money.minor_units,
+        currency=payment.money.currency.code,
+    )
+
+
+async def _record(
+    cmd: MakePayment, uow: UnitOfWork, outcome: BankOutcome, clock: Clock
+) -> Result[Payment, NotFound]:
+    async with uow:
+        payment = await uow.payments.get(cmd.payment_id, for_update=True)
+        job = await uow.jobs.get(cmd.job_id)
+        if payment is None or job is None:
+            return Err(NotFound("payment"))
+        if payment.is_final:  # another delivery of this message settled it first
+            return Ok(payment)
+        now = clock.now()
+        match outcome:
+            case Authorized(code):
+                payment.authorize(code, now)
+                job.complete(now)
+            case Declined(code):
+                payment.decline(code, now)
+                job.complete(now)
+            case Rejected(message):
+                payment.fail("bank_rejected", now)
+                job.fail(JobError("bank_rejected", message), now)
+            case Unavailable(message):
+                payment.fail("bank_unavailable", now)
+                job.fail(JobError("bank_unavailable", message), now)
+            case Unknown():
+                message = "the bank has no record of this payment and its card data is gone"
+                payment.fail("bank_unavailable", now)
+                job.fail(JobError("bank_unavailable", message), now)
+            case Pending():
+                pass  # settled later by the bank's callback or a status lookup
+        await uow.payments.save(payment)
+        await uow.jobs.save(job)
+        await uow.cards.delete(cmd.payment_id)
+        await uow.commit()
+        return Ok(payment)

@@ -1,0 +1,1 @@
+"""The domain: value objects, aggregates, commands and events. Standard library only."""

@@ -1,0 +1,56 @@
+"""Commands: imperative, each handled by exactly one handler.
+
+`Command[R]` carries its handler's return type, so `await mediator.send(cmd)` is typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from gateway.domain.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    NotFound,
+    ValidationFailed,
+)
+from gateway.domain.model import Job, Payment
+from gateway.domain.result import Result
+
+R = TypeVar("R", covariant=True)
+
+
+class Command(Generic[R]):
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAccepted:
+    """The answer to `RequestPayment`: the job, and whether this is a replay."""
+
+    job: Job
+    replayed: bool
+
+
+RequestPaymentError = (
+    ValidationFailed | IdempotencyKeyInvalid | IdempotencyKeyReused | IdempotencyKeyInProgress
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPayment(Command[Result[PaymentAccepted, RequestPaymentError]]):
+    """A merchant asks for a payment. In-process only: the body holds card data."""
+
+    merchant_id: str
+    idempotency_key: str
+    body: object = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MakePayment(Command[Result[Payment, NotFound]]):
+    """Take an accepted payment to the bank. Crosses the broker: ids only."""
+
+    payment_id: str
+    job_id: str
+    merchant_id: str
