@@ -30,7 +30,12 @@ from gateway.application.ports import (
     UnitOfWork,
 )
 from gateway.domain.card import Card
-from gateway.domain.commands import MakePayment, PaymentAccepted, RequestPayment, RequestPaymentError
+from gateway.domain.commands import (
+    MakePayment,
+    PaymentAccepted,
+    RequestPayment,
+    RequestPaymentError,
+)
 from gateway.domain.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, NotFound
 from gateway.domain.model import Job, JobError, Payment
 from gateway.domain.payment_request import PaymentRequest, parse_payment_request

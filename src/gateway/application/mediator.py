@@ -42,7 +42,7 @@ class Mediator:
         async def call() -> object:
             return await handler(command, self._uow_factory())
 
-        return cast(R, await self._through(command, call))
+        return cast("R", await self._through(command, call))
 
     async def ask(self, query: Query[R]) -> R:
         handler = self._queries.get(type(query))
@@ -52,7 +52,7 @@ class Mediator:
         async def call() -> object:
             return await handler(query)
 
-        return cast(R, await self._through(query, call))
+        return cast("R", await self._through(query, call))
 
     async def _through(self, message: object, call: Next) -> object:
         for behaviour in reversed(self._behaviours):

@@ -125,7 +125,8 @@ class Expiry:
             )
         if errors:
             return Err(tuple(errors))
-        assert type(month) is int and type(year) is int
+        assert type(month) is int
+        assert type(year) is int
         if (year, month) < (now.year, now.month):
             return Err(
                 (FieldError(f"{param}.expiry_year", "card_expired", "the card has expired"),)

@@ -25,7 +25,9 @@ class PaymentRequest:
     metadata: Metadata
 
 
-def _required(body: Mapping[str, object], name: str, param: str, errors: list[FieldError]) -> object:
+def _required(
+    body: Mapping[str, object], name: str, param: str, errors: list[FieldError]
+) -> object:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         errors.append(FieldError(param, "field_required", f"{param} is required"))
@@ -48,9 +50,7 @@ class _Collector:
                 return None
 
 
-def parse_payment_request(
-    body: object, now: datetime
-) -> Result[PaymentRequest, ValidationFailed]:
+def parse_payment_request(body: object, now: datetime) -> Result[PaymentRequest, ValidationFailed]:
     if not isinstance(body, dict):
         error = FieldError("body", "validation_error", "the body must be a JSON object")
         return Err(ValidationFailed((error,)))
@@ -67,7 +67,9 @@ def parse_payment_request(
         metadata = c.take(Metadata.create(body["metadata"]))
     if c.errors or amount is None or currency is None or card is None:
         return Err(ValidationFailed(tuple(c.errors)))
-    return Ok(PaymentRequest(Money(amount, currency), card, reference, metadata or Metadata.empty()))
+    return Ok(
+        PaymentRequest(Money(amount, currency), card, reference, metadata or Metadata.empty())
+    )
 
 
 def _parse_card(raw: object, now: datetime, c: _Collector) -> Card | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from gateway.domain.errors import FieldError, IdempotencyKeyInvalid
 from gateway.domain.result import Err, Ok, Result
