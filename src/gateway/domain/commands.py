@@ -15,6 +15,7 @@ from gateway.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from gateway.domain.merchant import PlainApiKey
 from gateway.domain.model import Job, Payment
 from gateway.domain.result import Result
 
@@ -54,3 +55,29 @@ class MakePayment(Command[Result[Payment, NotFound]]):
     payment_id: str
     job_id: str
     merchant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A freshly created API key: the only moment its secret exists outside the merchant."""
+
+    key_id: str
+    merchant_id: str
+    api_key: PlainApiKey
+
+
+@dataclass(frozen=True, slots=True)
+class CreateMerchant(Command[IssuedKey]):
+    """Create a merchant together with its first API key."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApiKey(Command[Result[IssuedKey, NotFound]]):
+    merchant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeApiKey(Command[Result[None, NotFound]]):
+    key_id: str
