@@ -8,6 +8,7 @@ from functools import partial
 
 import httpx
 from dependency_injector import containers, providers
+from litestar import Litestar
 
 from gateway.adapters import bank_http, observability
 from gateway.adapters.bank_simulator import create_simulator_app
@@ -44,12 +45,7 @@ def _write_lock(settings: Settings) -> asyncio.Lock | None:
 def _bank_client(settings: Settings) -> httpx.AsyncClient:
     if settings.bank_url is not None:
         return bank_http.http_client(settings.bank_url, settings.bank_timeout_s)
-    simulator = create_simulator_app(
-        latency_ms=settings.bank_latency_ms,
-        webhook_url=settings.bank_webhook_url,
-        webhook_secret=settings.bank_webhook_secret,
-    )
-    return bank_http.in_process_client(simulator)
+    return bank_http.in_process_client(bank_simulator_app(settings))
 
 
 def _mediator(
@@ -148,3 +144,17 @@ async def lifespan(container: Container) -> AsyncIterator[None]:
     finally:
         await container.bank_client().aclose()
         await container.engine().dispose()
+
+
+def bank_simulator_app(settings: Settings) -> Litestar:
+    """The bank simulator as its own service (`gateway bank-simulator`)."""
+    return create_simulator_app(
+        latency_ms=settings.bank_latency_ms,
+        webhook_url=settings.bank_webhook_url,
+        webhook_secret=settings.bank_webhook_secret,
+    )
+
+
+async def has_merchants(container: Container) -> bool:
+    async with container.uow() as uow:
+        return await uow.merchants.any()

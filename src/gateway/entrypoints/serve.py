@@ -1,0 +1,106 @@
+"""Long-running processes: dev, api, bank-simulator, relay, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+
+from gateway import bootstrap
+from gateway.config import Settings
+from gateway.domain.commands import CreateMerchant
+from gateway.entrypoints.admin import prepare_schema
+from gateway.entrypoints.http.app import create_app
+from gateway.entrypoints.logging import configure_logging
+
+
+def _serve(app: object, host: str, port: int, workers: int = 1) -> None:
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        workers=workers,
+        factory=isinstance(app, str),
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def dev(settings: Settings, host: str, port: int) -> int:
+    """Everything in one process: SQLite, in-process delivery, in-process bank simulator."""
+    configure_logging(settings.log_level)
+    container = bootstrap.build(settings)
+    asyncio.run(_first_start(container, port))
+    _serve(create_app(container, embedded_relay=True), host, port)
+    return 0
+
+
+async def _first_start(container: bootstrap.Container, port: int) -> None:
+    await prepare_schema(container, require_current=False)
+    await bootstrap.migrate_database(container)
+    if not await bootstrap.has_merchants(container):
+        issued = await container.mediator().send(CreateMerchant("demo"))
+        key = issued.api_key.value
+        print(
+            f"Created merchant 'demo' ({issued.merchant_id}). Its API key, shown only once:\n"
+            f"  {key}\n\nTry a payment:\n"
+            f"  curl -s -X POST http://127.0.0.1:{port}/payments \\\n"
+            f"    -H 'Authorization: Bearer {key}' -H 'Idempotency-Key: order-1' \\\n"
+            "    -H 'Content-Type: application/json' \\\n"
+            '    -d \'{"amount": 1050, "currency": "GBP", "card": {"number": "4242424242424242",'
+            ' "expiry_month": 12, "expiry_year": 2030, "cvv": "123"}}\'\n',
+            flush=True,
+        )
+    await container.engine().dispose()
+
+
+def api(settings: Settings, host: str, port: int, workers: int) -> int:
+    configure_logging(settings.log_level)
+    container = bootstrap.build(settings)
+    asyncio.run(_check_schema(container))
+    if workers > 1:
+        _serve("gateway.entrypoints.http.asgi:app_from_env", host, port, workers)
+    else:
+        _serve(create_app(container), host, port)
+    return 0
+
+
+async def _check_schema(container: bootstrap.Container) -> None:
+    try:
+        await prepare_schema(container, require_current=True)
+    finally:
+        await container.engine().dispose()
+
+
+def bank_simulator(settings: Settings, host: str, port: int) -> int:
+    configure_logging(settings.log_level)
+    _serve(bootstrap.bank_simulator_app(settings), host, port)
+    return 0
+
+
+def relay(settings: Settings) -> int:
+    from gateway.entrypoints.relay import run_relay
+
+    configure_logging(settings.log_level)
+    asyncio.run(_checked(settings, lambda: run_relay(settings)))
+    return 0
+
+
+def worker(settings: Settings) -> int:
+    from gateway.entrypoints.worker import run_worker
+
+    configure_logging(settings.log_level)
+    asyncio.run(_checked(settings, lambda: run_worker(settings)))
+    return 0
+
+
+async def _checked(settings: Settings, process: Callable[[], Awaitable[None]]) -> None:
+    await _check_schema(bootstrap.build(settings))
+    await process()

@@ -1,0 +1,94 @@
+"""`gateway dev` as a real process: a merchant takes a payment over a socket."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+
+import httpx
+
+from tests.fixtures.processes import Processes, free_port
+
+CARD = "4242424242424242"
+CVV = "987"
+
+
+def _payment(number: str = CARD) -> dict[str, object]:
+    card = {"number": number, "expiry_month": 12, "expiry_year": 2031, "cvv": CVV}
+    return {"amount": 1050, "currency": "GBP", "card": card, "reference": "ORD-1"}
+
+
+def _wait_final(client: httpx.Client, job_url: str, timeout: float = 10) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, object] = client.get(job_url).json()
+        if job["status"] != "created":
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"{job_url} still created after {timeout}s")
+
+
+def test_dev_takes_a_payment_end_to_end_and_keeps_no_card_data(processes: Processes) -> None:
+    port = free_port()
+    dev = processes.start(
+        "dev", "dev", "--port", str(port), ready=f"http://127.0.0.1:{port}/health/ready"
+    )
+    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
+    assert key is not None, dev.output()
+    headers = {"Authorization": f"Bearer {key.group()}", "Idempotency-Key": "order-1"}
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
+        accepted = client.post("/payments", json=_payment())
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.headers["location"] == f"/jobs/{accepted.json()['id']}"
+        started = time.monotonic()
+        job = _wait_final(client, accepted.headers["location"])
+        assert time.monotonic() - started < 1.0
+        assert job["status"] == "completed"
+        payment = client.get(f"/payments/{job['payment_id']}").json()
+
+    assert payment["status"] == "authorized"
+    assert payment["card"] == {
+        "scheme": "visa", "bin": "424242", "last4": "4242",
+        "expiry_month": 12, "expiry_year": 2031, "holder_name": None,
+    }  # fmt: skip
+    dev.stop()
+    database = (processes.workdir / "gateway.db").read_bytes()
+    for path in processes.workdir.glob("gateway.db*"):
+        assert CARD.encode() not in path.read_bytes()
+    assert CARD.encode() not in database
+    assert CARD not in dev.output()
+    rows = sqlite3.connect(processes.workdir / "gateway.db").execute(
+        "select count(*) from card_data"
+    )
+    assert rows.fetchone() == (0,)
+
+
+def test_cli_commands_work_on_an_empty_database_in_any_order(processes: Processes) -> None:
+    created = processes.run("merchants", "create", "Shop")
+    assert created.returncode == 0, created.stderr
+    merchant = httpx.Response(200, content=created.stdout).json()
+    assert merchant["api_key"].startswith("sk_test_")
+    second = processes.run("keys", "create", merchant["merchant_id"])
+    assert second.returncode == 0, second.stderr
+    revoked = processes.run("keys", "revoke", merchant["key_id"])
+    assert revoked.returncode == 0, revoked.stderr
+    listed = processes.run("keys", "list", merchant["merchant_id"])
+    lines = [httpx.Response(200, content=line).json() for line in listed.stdout.splitlines()]
+    assert {line["revoked"] for line in lines} == {True, False}
+    assert all("api_key" not in line and merchant["api_key"] not in str(line) for line in lines)
+    missing = processes.run("keys", "list", "mer_nope")
+    assert missing.returncode != 0
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_bad_configuration_stops_start_up_with_one_line_naming_the_variable(
+    processes: Processes,
+) -> None:
+    result = processes.run("migrate", env={"GATEWAY_DATABASE_URL": "mysql://nope"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gateway: GATEWAY_DATABASE_URL must be a URL starting with"
+        " sqlite+aiosqlite:// or postgresql+asyncpg://"
+    ]
