@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from gateway.domain.errors import FieldError
@@ -127,7 +127,8 @@ class Expiry:
             return Err(tuple(errors))
         assert type(month) is int
         assert type(year) is int
-        if (year, month) < (now.year, now.month):
+        today = now.astimezone(UTC) if now.tzinfo else now
+        if (year, month) < (today.year, today.month):
             return Err(
                 (FieldError(f"{param}.expiry_year", "card_expired", "the card has expired"),)
             )

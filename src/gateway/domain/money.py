@@ -22,6 +22,10 @@ _EXPONENTS: dict[str, int] = {
 SUPPORTED_CURRENCIES = MappingProxyType(_EXPONENTS)
 
 
+def _is_upper_letters(raw: str) -> bool:
+    return raw.isascii() and raw.isalpha() and raw.isupper()
+
+
 @dataclass(frozen=True, slots=True)
 class Currency:
     code: str
@@ -29,7 +33,7 @@ class Currency:
 
     @classmethod
     def create(cls, raw: object, param: str = "currency") -> Result[Currency, FieldError]:
-        if not isinstance(raw, str) or len(raw) != 3 or not raw.isascii() or not raw.isupper():
+        if not isinstance(raw, str) or len(raw) != 3 or not _is_upper_letters(raw):
             return Err(FieldError(param, "currency_invalid", "must be an upper-case ISO 4217 code"))
         exponent = SUPPORTED_CURRENCIES.get(raw)
         if exponent is None:

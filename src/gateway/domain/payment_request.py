@@ -83,13 +83,7 @@ def _parse_card(raw: object, now: datetime, c: _Collector) -> Card | None:
     raw_year = _required(raw, "expiry_year", "card.expiry_year", c.errors)
     raw_cvv = _required(raw, "cvv", "card.cvv", c.errors)
     number = c.take(CardNumber.create(raw_number)) if raw_number is not _MISSING else None
-    expiry = None
-    if raw_month is not _MISSING and raw_year is not _MISSING:
-        match Expiry.create(raw_month, raw_year, now):
-            case Ok(value):
-                expiry = value
-            case Err(errors):
-                c.errors.extend(errors)
+    expiry = _parse_expiry(raw_month, raw_year, now, c)
     scheme = number.scheme if number else None
     cvv = c.take(Cvv.create(raw_cvv, scheme)) if raw_cvv is not _MISSING else None
     holder = None
@@ -98,3 +92,20 @@ def _parse_card(raw: object, now: datetime, c: _Collector) -> Card | None:
     if number is None or expiry is None or cvv is None:
         return None
     return Card(number, expiry, cvv, holder)
+
+
+def _parse_expiry(month: object, year: object, now: datetime, c: _Collector) -> Expiry | None:
+    """Checks whichever of month and year is present, even when the other is missing."""
+    missing = {
+        param
+        for param, raw in (("card.expiry_month", month), ("card.expiry_year", year))
+        if raw is _MISSING
+    }
+    if len(missing) == 2:
+        return None
+    match Expiry.create(month, year, now):
+        case Ok(value):
+            return value
+        case Err(errors):
+            c.errors.extend(error for error in errors if error.param not in missing)
+            return None

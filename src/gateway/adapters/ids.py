@@ -1,0 +1,60 @@
+"""Time-ordered ids: `prefix_` + 26 Crockford base32 characters, ULID-like.
+
+48 bits of milliseconds since the epoch, then 80 random bits. Within one millisecond
+(or if the clock steps back) the previous id's random part is incremented, so ids made
+later in this process always sort after earlier ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ENCODED_LENGTH = 26
+_RANDOM_BITS = 80
+_MAX_RANDOM = (1 << _RANDOM_BITS) - 1
+_MAX_TIME = (1 << 48) - 1
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def encode(value: int) -> str:
+    chars = []
+    for _ in range(ENCODED_LENGTH):
+        value, digit = divmod(value, 32)
+        chars.append(CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+class TimeOrderedIds:
+    __slots__ = ("_clock", "_guard", "_last_ms", "_last_random", "_random")
+
+    def __init__(
+        self,
+        clock_ms: Callable[[], int] = _now_ms,
+        random_bits: Callable[[int], int] = secrets.randbits,
+    ) -> None:
+        self._clock, self._random = clock_ms, random_bits
+        self._guard = threading.Lock()
+        self._last_ms, self._last_random = -1, 0
+
+    def new(self, prefix: str) -> str:
+        if not prefix or not (prefix.isascii() and prefix.isalnum()):
+            raise ValueError("an id prefix must be ASCII letters and digits")
+        with self._guard:
+            ms, rand = self._next()
+            self._last_ms, self._last_random = ms, rand
+        return f"{prefix}_{encode(ms << _RANDOM_BITS | rand)}"
+
+    def _next(self) -> tuple[int, int]:
+        ms = min(self._clock(), _MAX_TIME)
+        if ms > self._last_ms:
+            return ms, self._random(_RANDOM_BITS)
+        if self._last_random < _MAX_RANDOM:
+            return self._last_ms, self._last_random + 1
+        return self._last_ms + 1, self._random(_RANDOM_BITS)
