@@ -1,0 +1,49 @@
+"""`Authorization: Bearer <api key>` → the calling merchant, as a Litestar dependency.
+
+The merchant is derived from the key alone, never from the request. Any failure —
+missing, malformed, unknown or revoked — is the same `401 authentication_required`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from litestar.openapi.spec import SecurityRequirement, SecurityScheme
+
+from gateway.application.authentication import ApiKeyAuthenticator, Principal
+from gateway.domain.result import Err, Ok
+from gateway.entrypoints.http.middleware import set_merchant
+from gateway.entrypoints.http.problems import unauthenticated
+
+SECURITY_SCHEME_NAME = "apiKey"
+SECURITY_SCHEME = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="An API key such as `sk_test_…`, sent as `Authorization: Bearer <key>`.",
+)
+SECURITY: list[SecurityRequirement] = [{SECURITY_SCHEME_NAME: []}]
+
+
+def bearer_token(header: str | None) -> str | None:
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def principal_provider(authenticator: ApiKeyAuthenticator) -> Provide:
+    """A dependency named `principal`: the authenticated caller, or a 401 problem."""
+
+    async def principal(request: Request[Any, Any, Any]) -> Principal:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            raise unauthenticated()
+        match await authenticator.authenticate(token):
+            case Ok(found):
+                set_merchant(request.scope, found.merchant_id)
+                return found
+            case Err():
+                raise unauthenticated()
+
+    return Provide(principal)

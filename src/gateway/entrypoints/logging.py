@@ -1,0 +1,100 @@
+"""Structured logging for every process: JSON lines through structlog, stdlib included.
+
+`request_id`, `merchant_id` and `payment_id` are bound through contextvars. Bodies are
+never logged; `redact` is the second line of defence: it masks any run of 12-19 digits
+(card numbers, also with spaces or dashes) and the values of sensitive keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+SENSITIVE_KEYS = frozenset(
+    {
+        "number",
+        "card_number",
+        "pan",
+        "cvv",
+        "cvc",
+        "authorization",
+        "api_key",
+        "secret",
+        "password",
+        "card_key",
+        "body",
+    }
+)
+_CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){11,18}\d(?!\d)")
+_MAX_DEPTH = 8
+_CHATTY_LIBRARIES = ("aiosqlite", "asyncio", "httpx", "httpcore", "aiormq", "aio_pika")
+
+
+def _mask_digits(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return f"{'*' * (len(digits) - 4)}{digits[-4:]}"
+
+
+def _clean(key: object, value: object, depth: int = 0) -> object:
+    if isinstance(key, str) and key.lower() in SENSITIVE_KEYS:
+        return REDACTED
+    if isinstance(value, str):
+        return _CARD_LIKE.sub(_mask_digits, value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**11:
+        return _CARD_LIKE.sub(_mask_digits, str(value))
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _clean(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(None, item, depth + 1) for item in value]
+    return value
+
+
+def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Masks card-number-like digit runs anywhere and the values of sensitive keys."""
+    return {key: _clean(key, value) for key, value in event_dict.items()}
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    ]
+
+
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Configure structlog and the standard library to write JSON lines to `stream`."""
+    output = stream if stream is not None else sys.stdout
+    level_no = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    render: list[Processor] = [
+        structlog.processors.format_exc_info,
+        redact,
+        structlog.processors.JSONRenderer(),
+    ]
+    structlog.configure(
+        processors=[*_shared_processors(), structlog.processors.StackInfoRenderer(), *render],
+        wrapper_class=structlog.make_filtering_bound_logger(level_no),
+        logger_factory=structlog.WriteLoggerFactory(file=output),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level_no)
+    for name in _CHATTY_LIBRARIES:  # their debug lines echo SQL parameters and bank URLs
+        logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
