@@ -45,6 +45,7 @@ SCRIPTS = {
     "4000000000003048": Script.SILENT,
 } | dict.fromkeys(DECLINES, Script.DECLINE)
 LATE_DECLINE_CODE = "do_not_honor"
+EXAMPLE_CARD = "4242424242424242"  # a Visa test card the simulator authorizes
 
 _CARD = re.compile(r"[0-9]{12,19}")
 _CVV = re.compile(r"[0-9]{3,4}")

@@ -54,8 +54,9 @@ async def _first_start(container: bootstrap.Container, port: int) -> None:
             f"  curl -s -X POST http://127.0.0.1:{port}/payments \\\n"
             f"    -H 'Authorization: Bearer {key}' -H 'Idempotency-Key: order-1' \\\n"
             "    -H 'Content-Type: application/json' \\\n"
-            '    -d \'{"amount": 1050, "currency": "GBP", "card": {"number": "4242424242424242",'
-            ' "expiry_month": 12, "expiry_year": 2030, "cvv": "123"}}\'\n',
+            '    -d \'{"amount": 1050, "currency": "GBP", "card": {"number": '
+            f'"{bootstrap.example_card()}", "expiry_month": 12, "expiry_year": 2030,'
+            ' "cvv": "123"}}\'\n',
             flush=True,
         )
     await container.engine().dispose()
