@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import httpx
@@ -12,6 +12,7 @@ from litestar import Litestar
 
 from gateway.adapters import bank_http, observability
 from gateway.adapters.bank_simulator import create_simulator_app
+from gateway.adapters.bank_simulator_ledger import EXAMPLE_CARD
 from gateway.adapters.clock import SystemClock
 from gateway.adapters.crypto import AesGcmCardVault, HmacFingerprinter, derive_keys
 from gateway.adapters.database import create_engine, ping
@@ -20,15 +21,20 @@ from gateway.adapters.in_process import InProcessPublisher
 from gateway.adapters.locks import InProcessKeyLocks
 from gateway.adapters.migrations import is_current, migrate
 from gateway.adapters.outbox import SqlOutboxStore
+from gateway.adapters.rabbitmq import RabbitBroker
+from gateway.adapters.rabbitmq_consumer import Consumer
+from gateway.adapters.rabbitmq_deliveries import DeadLetters, PaymentDeliveries
+from gateway.adapters.rabbitmq_topology import Topology
 from gateway.adapters.unit_of_work import SqlUnitOfWork
 from gateway.adapters.views import SqlViews
-from gateway.application import handlers, merchants, queries
+from gateway.application import dead_letters, handlers, merchants, queries
 from gateway.application.authentication import ApiKeyAuthenticator
 from gateway.application.mediator import Mediator
 from gateway.application.ports import Clock, UnitOfWorkFactory
 from gateway.application.relay import Relay
-from gateway.config import Settings, read_card_key
+from gateway.config import PREFIX, ConfigError, Settings, read_card_key
 from gateway.domain.commands import (
+    AbandonPayment,
     CreateApiKey,
     CreateMerchant,
     MakePayment,
@@ -42,10 +48,10 @@ def _write_lock(settings: Settings) -> asyncio.Lock | None:
     return asyncio.Lock() if settings.is_sqlite else None
 
 
-def _bank_client(settings: Settings) -> httpx.AsyncClient:
+def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) -> httpx.AsyncClient:
     if settings.bank_url is not None:
         return bank_http.http_client(settings.bank_url, settings.bank_timeout_s)
-    return bank_http.in_process_client(bank_simulator_app(settings))
+    return bank_http.in_process_client(simulator())
 
 
 def _mediator(
@@ -59,6 +65,10 @@ def _mediator(
         commands={
             RequestPayment: partial(handlers.request_payment, deps=request_deps),
             MakePayment: partial(handlers.make_payment, deps=make_deps),
+            AbandonPayment: partial(
+                dead_letters.abandon_payment,
+                deps=dead_letters.AbandonPaymentDeps(make_deps.clock),
+            ),
             CreateMerchant: partial(merchants.create_merchant, deps=merchant_deps),
             CreateApiKey: partial(merchants.create_api_key, deps=merchant_deps),
             RevokeApiKey: partial(merchants.revoke_api_key, deps=merchant_deps),
@@ -72,6 +82,12 @@ def _mediator(
         uow_factory=uow_factory,
         behaviours=(observability.logging, observability.timing),
     )
+
+
+def _broker(settings: Settings) -> RabbitBroker | None:
+    if settings.broker_url is None:
+        return None
+    return RabbitBroker(settings.broker_url, Topology(settings.queue_prefix))
 
 
 class Container(containers.DeclarativeContainer):
@@ -92,7 +108,8 @@ class Container(containers.DeclarativeContainer):
     views = providers.Singleton(SqlViews, engine)
     outbox_store = providers.Singleton(SqlOutboxStore, engine, write_lock)
 
-    bank_client = providers.Singleton(_bank_client, settings)
+    bank_simulator = providers.Singleton(lambda settings: bank_simulator_app(settings), settings)
+    bank_client = providers.Singleton(_bank_client, settings, bank_simulator.provider)
     bank = providers.Singleton(
         bank_http.HttpBank,
         bank_client,
@@ -109,6 +126,7 @@ class Container(containers.DeclarativeContainer):
         providers.Factory(handlers.MakePaymentDeps, clock, vault, bank),
         providers.Factory(merchants.MerchantDeps, clock, ids),
     )
+    broker = providers.Singleton(_broker, settings)
     authenticator = providers.Singleton(
         ApiKeyAuthenticator, uow.provider, settings.provided.api_key_cache_s
     )
@@ -138,9 +156,14 @@ async def schema_is_current(container: Container) -> bool:
 
 
 async def lifespan(container: Container) -> AsyncIterator[None]:
-    """Opened once per process: closes the bank client and the database pool on exit."""
+    """Opened once per process: runs the in-process bank simulator (its webhooks are
+    background tasks) and closes the bank client and the database pool on exit."""
     try:
-        yield
+        if container.settings().bank_url is None:
+            async with container.bank_simulator().lifespan():
+                yield
+        else:
+            yield
     finally:
         await container.bank_client().aclose()
         await container.engine().dispose()
@@ -155,6 +178,85 @@ def bank_simulator_app(settings: Settings) -> Litestar:
     )
 
 
+def example_card() -> str:
+    """A test card the bank simulator authorizes, for the `gateway dev` welcome text."""
+    return EXAMPLE_CARD
+
+
 async def has_merchants(container: Container) -> bool:
     async with container.uow() as uow:
         return await uow.merchants.any()
+
+
+# --- broker wiring: RabbitMQ for `gateway relay`, `gateway worker` and API readiness
+
+
+def _require_broker(container: Container) -> RabbitBroker:
+    broker: RabbitBroker | None = container.broker()
+    if broker is None:
+        raise ConfigError(f"{PREFIX}BROKER_URL must be set (amqp://…) for the relay and worker")
+    return broker
+
+
+async def connect_broker(container: Container) -> None:
+    """Connects and declares the topology; while the broker is down, keeps trying."""
+    await _require_broker(container).connect()
+
+
+def broker_relay(container: Container, on_error: Callable[[Exception, float], None]) -> Relay:
+    """The outbox relay publishing to RabbitMQ; `on_error(error, backoff_s)` on failures."""
+    publisher = _require_broker(container).publisher(observability.OUTBOX_PUBLISHED.inc)
+    return Relay(container.outbox_store(), publisher, on_error=on_error)
+
+
+async def refresh_outbox_gauges(container: Container) -> None:
+    count, oldest_age_s = await container.outbox_store().backlog()
+    observability.OUTBOX_BACKLOG.set(count)
+    observability.OUTBOX_OLDEST.set(oldest_age_s)
+
+
+class Consumers:
+    """The worker's consumers: `MakePayment` and its dead letters."""
+
+    def __init__(self, *consumers: Consumer) -> None:
+        self._consumers = consumers
+
+    async def stop(self, grace_s: float) -> None:
+        """Stops consuming, lets in-flight messages finish for up to `grace_s`, returns
+        the rest to the queue."""
+        await asyncio.gather(*(consumer.stop(grace_s) for consumer in self._consumers))
+
+
+async def start_consuming(container: Container) -> Consumers:
+    broker = _require_broker(container)
+    send = container.mediator().send
+    healthy = partial(database_ready, container)
+    prefetch = container.settings().worker_concurrency
+    payments = await broker.consume_payments(PaymentDeliveries(send, healthy=healthy), prefetch)
+    dead = await broker.consume_dead_letters(DeadLetters(send, healthy=healthy))
+    return Consumers(payments, dead)
+
+
+async def refresh_dead_letter_gauge(container: Container) -> None:
+    observability.DLQ_DEPTH.set(await _require_broker(container).dead_letter_depth())
+
+
+async def broker_ready(container: Container) -> bool:
+    """True without a broker configured; else whether the connection is up (the first
+    call connects)."""
+    broker: RabbitBroker | None = container.broker()
+    if broker is None:
+        return True
+    if not broker.is_connected:
+        try:
+            async with asyncio.timeout(3):
+                await broker.connect(retry=False)
+        except Exception:  # refused, timed out, bad credentials: not ready
+            return False
+    return broker.is_connected
+
+
+async def close_broker(container: Container) -> None:
+    broker: RabbitBroker | None = container.broker()
+    if broker is not None:
+        await broker.close()

@@ -81,3 +81,14 @@ class CreateApiKey(Command[Result[IssuedKey, NotFound]]):
 @dataclass(frozen=True, slots=True)
 class RevokeApiKey(Command[Result[None, NotFound]]):
     key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonPayment(Command[Result[Payment, NotFound]]):
+    """Give up on a payment whose `MakePayment` could not be processed (dead-lettered):
+    the payment and its job end `failed` with `processing_failed`. Ids only."""
+
+    payment_id: str
+    job_id: str
+    merchant_id: str
+    reason: str
