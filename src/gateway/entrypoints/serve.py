@@ -43,8 +43,7 @@ def dev(settings: Settings, host: str, port: int) -> int:
 
 
 async def _first_start(container: bootstrap.Container, port: int) -> None:
-    await prepare_schema(container, require_current=False)
-    await bootstrap.migrate_database(container)
+    await bootstrap.migrate_database(container)  # dev creates or upgrades the schema itself
     if not await bootstrap.has_merchants(container):
         issued = await container.mediator().send(CreateMerchant("demo"))
         key = issued.api_key.value
