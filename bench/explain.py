@@ -1,0 +1,82 @@
+"""EXPLAIN ANALYZE of every query the API, the relay and the worker make, on a database
+holding `growth_rows` payments: none may scan a big table (`api_keys` and `card_data`
+stay small, and PostgreSQL rightly reads a few pages of those in full).
+
+The statements mirror `adapters/repository.py`, `views.py` and `outbox.py`; add a line
+here whenever a new query goes on a hot path or a sweep.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+import stack
+from scenarios import Config, fresh
+from seed import seed_payments
+
+BIG = 10_000  # a sequential scan of a table this small is the planner's right choice
+P = "'pay_0" + "0" * 24 + "1'"  # a stored payment id
+QUERIES: dict[str, str] = {
+    "auth: api key by prefix": "SELECT * FROM api_keys WHERE prefix = 'sk_test_x'",
+    "accept: idempotency record": (
+        "SELECT * FROM idempotency_keys WHERE merchant_id = $M AND key = 'seed-77'"
+    ),
+    "worker: payment by id, for update": f"SELECT * FROM payments WHERE id = {P} FOR UPDATE",
+    "worker: card data": f"SELECT sealed FROM card_data WHERE payment_id = {P}",
+    "worker/poll: job by id": "SELECT * FROM jobs WHERE id = 'job_0" + "0" * 24 + "1'",
+    "job by payment": f"SELECT * FROM jobs WHERE payment_id = {P}",
+    "list: newest first": (
+        "SELECT * FROM payments WHERE merchant_id = $M ORDER BY id DESC LIMIT 21"
+    ),
+    "list: by status": (
+        "SELECT * FROM payments WHERE merchant_id = $M AND status = 'declined'"
+        " ORDER BY id DESC LIMIT 21"
+    ),
+    "list: by reference": (
+        "SELECT * FROM payments WHERE merchant_id = $M AND reference = 'SEED-5'"
+        " ORDER BY id DESC LIMIT 21"
+    ),
+    "list: page after": (
+        f"SELECT * FROM payments WHERE merchant_id = $M AND id < {P} ORDER BY id DESC LIMIT 21"
+    ),
+    "relay: claim unsent": (
+        "SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED"
+    ),
+    "relay: backlog gauge": ("SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL"),
+}
+
+
+async def explain(cfg: Config) -> dict[str, object]:
+    async with fresh(cfg, "explain") as env:
+        await seed_payments(stack.dsn(env.database), cfg.growth_rows)
+        connection = await asyncpg.connect(stack.dsn(env.database))
+        try:
+            merchant = await connection.fetchval("SELECT id FROM merchants LIMIT 1")
+            plans: dict[str, object] = {"stored_payments": cfg.growth_rows}
+            for name, query in QUERIES.items():
+                plans[name] = await _plan(connection, query.replace("$M", f"'{merchant}'"))
+        finally:
+            await connection.close()
+        return plans
+
+
+async def _plan(connection: asyncpg.Connection, query: str) -> dict[str, object]:
+    async with connection.transaction():
+        rows = await connection.fetch(f"EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) {query}")
+        plan = [str(row[0]) for row in rows]
+        await connection.execute("ROLLBACK; BEGIN")  # FOR UPDATE took locks: let them go
+    scans = [line.strip().removeprefix("->  ") for line in plan if "Scan" in line]
+    time_line = next((line for line in plan if line.startswith("Execution Time")), "")
+    big = [scan for scan in scans if "Seq Scan" in scan and await _rows(connection, scan) > BIG]
+    return {
+        "scans": scans,
+        "seq_scan": bool(big),
+        "execution": time_line.removeprefix("Execution Time: "),
+    }
+
+
+async def _rows(connection: asyncpg.Connection, scan: str) -> float:
+    """The planner's row count of the table a `Seq Scan on <table>` line reads."""
+    table = scan.split(" on ", 1)[1].split()[0]
+    rows = await connection.fetchval("SELECT reltuples FROM pg_class WHERE relname = $1", table)
+    return float(rows or 0)

@@ -1,0 +1,225 @@
+"""Scenarios through the whole pipeline: API → outbox → relay → RabbitMQ → worker → bank."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import loadgen
+import payloads
+import pipeline
+import profiling
+import stack
+from scenarios import Config, fresh
+
+DRAIN_TIMEOUT_S = 120.0
+SLOW_BANK_TARGET_S = 6.0  # the probe runs at most this long, so it adds few payments
+
+
+async def _sample(progress: pipeline.Progress, samples: list[tuple[float, int, int]]) -> None:
+    """Every second: (time, jobs, final jobs)."""
+    while True:
+        jobs, final, _ = await progress.counts()
+        samples.append((time.perf_counter(), jobs, final))
+        await asyncio.sleep(1.0)
+
+
+def _completed_per_s(samples: list[tuple[float, int, int]], since: float) -> float:
+    window = [s for s in samples if s[0] >= since]
+    if len(window) < 2:
+        return 0.0
+    (t0, _, f0), (t1, _, f1) = window[0], window[-1]
+    return round((f1 - f0) / (t1 - t0), 1)
+
+
+async def end_to_end(cfg: Config) -> dict[str, object]:
+    """Payments accepted at full load for `e2e_s`, bank at 0 ms: completions per second,
+    how far the pipeline lags behind, and none lost."""
+    async with fresh(cfg, "e2e") as env:
+        flow = pipeline.start_pipeline(
+            env.group, bank_latency_ms=0, worker_concurrency=cfg.worker_concurrency
+        )
+        progress = await pipeline.Progress.open(env.database)
+        samples: list[tuple[float, int, int]] = []
+        sampler = asyncio.create_task(_sample(progress, samples))
+        meter = _meter(flow, env.database)
+        await meter.start()
+        started = time.perf_counter()
+        result = await loadgen.run_load(
+            flow.url, payloads.payments(env.api_key), connections=cfg.connections,
+            seconds=cfg.e2e_s, client=cfg.client,
+        )  # fmt: skip
+        ended = time.perf_counter()
+        accepted = result.statuses[202]
+        sampler.cancel()
+        final, drain_s = await progress.wait_final(accepted, DRAIN_TIMEOUT_S)
+        spent = await meter.stop()
+        _, _, failed = await progress.counts()
+        figures = {
+            "seconds": round(ended - started, 1),
+            "accept": result.summary(),
+            "completed_per_s": _completed_per_s(samples, started),
+            "completed_per_s_second_half": _completed_per_s(samples, (started + ended) / 2),
+            "max_backlog": max((jobs - done for _, jobs, done in samples), default=0),
+            "drain_after_load_s": round(drain_s, 2),
+            "accept_to_final_ms": await progress.completion_latency_ms(),
+            "accepted": accepted,
+            "final": final,
+            "failed": failed,
+            "lost": accepted - final,
+            "cpu_ms_per_payment": {k: round(1000 * v / max(1, final), 3) for k, v in spent.items()},
+        }
+        await progress.close()
+        return figures
+
+
+async def profile_pipeline(cfg: Config) -> dict[str, object]:
+    """py-spy on the worker and the relay while payments flow end to end (bank at 0 ms)."""
+    async with fresh(cfg, "profile_pipeline") as env:
+        flow = pipeline.start_pipeline(
+            env.group, bank_latency_ms=0, worker_concurrency=cfg.worker_concurrency
+        )
+        make = payloads.payments(env.api_key)
+        await loadgen.run_load(flow.url, make, connections=cfg.connections, seconds=cfg.warmup_s)
+        outputs = {
+            name: cfg.results / f"{name}-profile.collapsed.txt" for name in ("worker", "relay")
+        }
+        recorders = [
+            profiling.record(flow.worker.pid, cfg.measure_s, outputs["worker"]),
+            profiling.record(flow.relay.pid, cfg.measure_s, outputs["relay"]),
+        ]
+        result = await loadgen.run_load(
+            flow.url, lambda n: make(10_000_000 + n), connections=cfg.connections,
+            seconds=cfg.measure_s, client=cfg.client,
+        )  # fmt: skip
+        for recorder in recorders:
+            await asyncio.to_thread(recorder.wait, 60)
+        figures: dict[str, object] = {"load": result.summary()}
+        for name, output in outputs.items():
+            figures[name] = profiling.summarize(output)
+        return figures
+
+
+def _meter(flow: pipeline.Pipeline, database: str) -> stack.CpuMeter:
+    """CPU of every process a payment passes through (RabbitMQ's node is shared)."""
+    processes = {"api": flow.api, "relay": flow.relay, "worker": flow.worker, "bank": flow.bank}
+    pids = {name: [process.pid] for name, process in processes.items()}
+    return stack.CpuMeter(pids | {"rabbitmq": stack.pids_named("beam.smp")}, database)
+
+
+async def slow_bank(cfg: Config) -> dict[str, object]:
+    """2,000 payments with the bank at 1 s and one worker: time from the last accept until
+    all are final; a light accept probe before, and while the worker drains them (for at
+    most `SLOW_BANK_TARGET_S`: about 130 payments more)."""
+    async with fresh(cfg, "slowbank") as env:
+        flow = pipeline.start_pipeline(
+            env.group, bank_latency_ms=1000, worker_concurrency=cfg.worker_concurrency
+        )
+        progress = await pipeline.Progress.open(env.database)
+        make = payloads.payments(env.api_key)
+        idle = await _probe(flow.url, make, 1_000_000, seconds=5.0)
+        await progress.wait_final(idle.statuses[202], DRAIN_TIMEOUT_S)
+        ids: list[str] = []
+        burst = await loadgen.run_load(
+            flow.url, make, connections=cfg.connections, total=cfg.slow_payments,
+            client=cfg.client, on_answer=payloads.job_ids(ids),
+        )  # fmt: skip
+        done = asyncio.Event()
+        probe = asyncio.create_task(
+            _probe(flow.url, make, 2_000_000, seconds=SLOW_BANK_TARGET_S, stop=done)
+        )
+        after_last_accept_s = await _until_final(progress, ids, burst.last_answer_at)
+        done.set()
+        busy = await probe
+        figures = {
+            "payments": len(ids),
+            "burst": burst.summary(),
+            "final_after_last_accept_s": round(after_last_accept_s, 2),
+            "unfinished": await progress.unfinished(ids),
+            "probe_idle": idle.summary(),
+            "probe_while_draining": busy.summary(),
+        }
+        await progress.close()
+        return figures
+
+
+async def _until_final(progress: pipeline.Progress, ids: list[str], since: float) -> float:
+    """Seconds from `since` (a `perf_counter` time) until every job in `ids` is final."""
+    while time.perf_counter() - since < DRAIN_TIMEOUT_S:
+        if not await progress.unfinished(ids):
+            break
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - since
+
+
+async def _probe(
+    url: str,
+    make: loadgen.MakeRequest,
+    offset: int,
+    *,
+    seconds: float | None = None,
+    stop: asyncio.Event | None = None,
+) -> loadgen.LoadResult:
+    """Two connections, each one payment per 50 ms: latency, not throughput."""
+    return await loadgen.run_load(
+        url, lambda n: make(offset + n), connections=2, seconds=seconds, stop=stop, pause_s=0.05
+    )
+
+
+async def memory(cfg: Config) -> dict[str, object]:
+    """RSS of the API and the worker after a warm-up and after `memory_payments` more."""
+    async with fresh(cfg, "memory") as env:
+        flow = pipeline.start_pipeline(
+            env.group, bank_latency_ms=0, worker_concurrency=cfg.worker_concurrency
+        )
+        progress = await pipeline.Progress.open(env.database)
+        make = payloads.payments(env.api_key)
+        pids = {"api": flow.api.pid, "worker": flow.worker.pid}
+        warm = max(2_000, cfg.memory_payments // 10)
+        warmed = await _run_and_drain(cfg, flow.url, make, 0, warm, progress, 0)
+        before = _rss(pids)
+        peak = dict(before)
+        watcher = asyncio.create_task(_watch_peak(pids, peak))
+        result = await _run_and_drain(
+            cfg, flow.url, make, warm, cfg.memory_payments, progress, warmed.statuses[202]
+        )
+        watcher.cancel()
+        after = _rss(pids)
+        await progress.close()
+        return {
+            "warm_up_payments": warm,
+            "payments": cfg.memory_payments,
+            "accept": result.summary(),
+            "rss_mib_after_warm_up": before,
+            "rss_mib_after": after,
+            "rss_mib_peak": peak,
+            "growth_pct": {k: round(100 * (after[k] - before[k]) / before[k], 1) for k in before},
+        }
+
+
+async def _run_and_drain(
+    cfg: Config,
+    url: str,
+    make: loadgen.MakeRequest,
+    offset: int,
+    total: int,
+    progress: pipeline.Progress,
+    already_final: int,
+) -> loadgen.LoadResult:
+    result = await loadgen.run_load(
+        url, lambda n: make(offset + n), connections=cfg.connections, total=total,
+        client=cfg.client,
+    )  # fmt: skip
+    await progress.wait_final(already_final + result.statuses[202], DRAIN_TIMEOUT_S)
+    return result
+
+
+async def _watch_peak(pids: dict[str, int], peak: dict[str, float]) -> None:
+    while True:
+        for name, value in _rss(pids).items():
+            peak[name] = max(peak[name], value)
+        await asyncio.sleep(1.0)
+
+
+def _rss(pids: dict[str, int]) -> dict[str, float]:
+    return {name: round(stack.rss_mib(pid), 1) for name, pid in pids.items()}

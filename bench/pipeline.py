@@ -1,0 +1,133 @@
+"""Starting the servers a scenario measures, and reading progress from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from stack import AMQP_URL, BENCH_DIR, BIN, Process, Stack, dsn, free_port
+
+SERVERS = ("uvicorn", "granian")
+
+
+def _granian(app: str, port: int, *, factory: bool = True) -> list[str]:
+    argv = [str(BIN / "granian"), "--interface", "asgi", "--workers", "1", "--loop", "uvloop"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--no-ws", "--log-level", "warning"]
+    return [*argv, "--factory", app] if factory else [*argv, app]
+
+
+def start_api(group: Stack, *, server: str = "uvicorn", name: str = "api") -> tuple[Process, str]:
+    """`gateway api`, one process; under granian the same app from its env factory."""
+    port = free_port()
+    if server == "granian":
+        process = group.start(name, _granian("gateway.entrypoints.http.asgi:app_from_env", port))
+    else:
+        process = group.gateway(name, "api", "--host", "127.0.0.1", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    process.wait_ready(f"{url}/health/ready")
+    return process, url
+
+
+def start_ceiling(
+    group: Stack, database: str, *, server: str = "uvicorn", variant: str = "one-insert"
+) -> tuple[Process, str]:
+    port = free_port()
+    paths = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {"BENCH_DATABASE_URL": dsn(database), "PYTHONPATH": os.pathsep.join(paths)}
+    env["BENCH_CEILING_VARIANT"] = variant
+    if server == "granian":
+        process = group.start(variant, _granian("ceiling_app:app_from_env", port), env)
+    else:
+        argv = [sys.executable, str(BENCH_DIR / "ceiling_app.py"), "--port", str(port)]
+        argv += ["--variant", variant]
+        process = group.start(variant, [*argv, "--database-url", dsn(database)], env)
+    url = f"http://127.0.0.1:{port}"
+    process.wait_ready(f"{url}/health/ready")
+    return process, url
+
+
+@dataclass
+class Pipeline:
+    api: Process
+    url: str
+    worker: Process
+    relay: Process
+    bank: Process
+
+
+def start_pipeline(
+    group: Stack, *, bank_latency_ms: int, worker_concurrency: int | None = None
+) -> Pipeline:
+    """Bank simulator, worker, relay and API over RabbitMQ, one process each."""
+    bank_port = free_port()
+    bank = group.gateway(
+        "bank", "bank-simulator", "--host", "127.0.0.1", "--port", str(bank_port),
+        env={"GATEWAY_BANK_LATENCY_MS": str(bank_latency_ms)},
+    )  # fmt: skip
+    bank.wait_ready(f"http://127.0.0.1:{bank_port}/ledger")
+    group.env["GATEWAY_BROKER_URL"] = AMQP_URL
+    group.env["GATEWAY_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
+    if worker_concurrency is not None:
+        group.env["GATEWAY_WORKER_CONCURRENCY"] = str(worker_concurrency)
+    worker = group.gateway("worker", "worker")
+    relay = group.gateway("relay", "relay")
+    worker.wait_ready(line="worker_started")
+    relay.wait_ready(line="relay_started")
+    api, url = start_api(group)
+    return Pipeline(api, url, worker, relay, bank)
+
+
+class Progress:
+    """Counts of jobs in the database: how many exist, how many are final."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, database: str) -> Progress:
+        return cls(await asyncpg.connect(dsn(database)))
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def counts(self) -> tuple[int, int, int]:
+        """(jobs, final jobs, failed jobs)."""
+        row = await self._connection.fetchrow(
+            "SELECT count(*), count(*) FILTER (WHERE status <> 'created'),"
+            " count(*) FILTER (WHERE status = 'failed') FROM jobs"
+        )
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def unfinished(self, job_ids: list[str]) -> int:
+        value = await self._connection.fetchval(
+            "SELECT count(*) FROM jobs WHERE id = ANY($1::text[]) AND status = 'created'", job_ids
+        )
+        return int(value)
+
+    async def wait_final(self, expected: int, timeout_s: float) -> tuple[int, float]:
+        """Waits until `expected` jobs are final; returns (final, seconds waited)."""
+        started = time.perf_counter()
+        final = 0
+        while time.perf_counter() - started < timeout_s:
+            _, final, _ = await self.counts()
+            if final >= expected:
+                break
+            await asyncio.sleep(0.1)
+        return final, time.perf_counter() - started
+
+    async def completion_latency_ms(self) -> dict[str, float]:
+        """Accept → final, per payment: p50 / p99 / max over every final job."""
+        row = await self._connection.fetchrow(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d),"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d) FROM ("
+            " SELECT extract(epoch FROM completed_at - created_at) * 1000 AS d"
+            " FROM jobs WHERE completed_at IS NOT NULL) AS t"
+        )
+        assert row is not None
+        return {k: round(float(v or 0), 1) for k, v in zip(("p50", "p99", "max"), row, strict=True)}

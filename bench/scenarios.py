@@ -1,0 +1,216 @@
+"""The scenarios of `bench/run.py`. Each returns a dict of figures measured in this run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+import loadgen
+import payloads
+import pipeline
+import profiling
+import stack
+from ceiling_app import VARIANTS
+from seed import seed_payments
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    workdir: Path
+    connections: int = 32
+    client: str = "raw"
+    warmup_s: float = 3.0
+    measure_s: float = 15.0
+    e2e_s: float = 60.0
+    slow_payments: int = 2000
+    growth_rows: int = 1_000_000
+    memory_payments: int = 100_000
+    worker_concurrency: int | None = None
+    results: Path = Path(__file__).resolve().parent / "results"
+
+    @classmethod
+    def of(cls, quick: bool, workdir: Path, **overrides: object) -> Config:
+        if quick:
+            sizes = {"warmup_s": 2.0, "measure_s": 8.0, "e2e_s": 10.0}
+            sizes |= {"growth_rows": 20_000, "memory_payments": 10_000}
+        else:
+            sizes = {}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(quick=quick, workdir=workdir, **(sizes | given))  # type: ignore[arg-type]
+
+
+@dataclass
+class Fresh:
+    group: stack.Stack
+    database: str
+    api_key: str
+
+
+@contextlib.asynccontextmanager
+async def fresh(cfg: Config, name: str) -> AsyncIterator[Fresh]:
+    """A database and queue prefix of the scenario's own, migrated, with one merchant."""
+    database, prefix = stack.unique(f"bench_{name}_"), stack.unique(f"bench-{name}-")
+    workdir = cfg.workdir / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    await stack.create_database(database)
+    try:
+        with stack.stack(workdir, stack.gateway_env(database, prefix)) as group:
+            yield Fresh(group, database, stack.create_merchant(group))
+    finally:
+        await stack.drop_database(database)
+        with contextlib.suppress(Exception):
+            await stack.delete_queues(prefix)
+
+
+async def measure(
+    cfg: Config,
+    url: str,
+    make: loadgen.MakeRequest,
+    server: stack.Process | None = None,
+    database: str | None = None,
+) -> dict[str, object]:
+    """Warm-up (not counted), then the measured window at `cfg.connections`. With `server`
+    (and `database`): the CPU time that process (and the database's server processes)
+    spent per request in the window, a figure other load on the machine barely moves."""
+    await loadgen.run_load(
+        url, make, connections=cfg.connections, seconds=cfg.warmup_s, client=cfg.client
+    )
+    pids = await stack.backend_pids(database) if database else []
+    cpu = _cpu(server, pids)
+    offset = 10_000_000  # the warm-up's idempotency keys are not sent again
+    result = await loadgen.run_load(
+        url,
+        lambda n: make(offset + n),
+        connections=cfg.connections,
+        seconds=cfg.measure_s,
+        client=cfg.client,
+    )
+    figures = result.summary()
+    if server is not None and result.count:
+        spent = [after - before for before, after in zip(cpu, _cpu(server, pids), strict=True)]
+        figures["server_cpu_ms_per_request"] = round(1000 * spent[0] / result.count, 3)
+        figures["server_cpu_busy"] = round(spent[0] / result.seconds, 2)
+        if pids:
+            figures["db_cpu_ms_per_request"] = round(1000 * spent[1] / result.count, 3)
+    return figures
+
+
+def _cpu(server: stack.Process | None, pids: list[int]) -> tuple[float, float]:
+    if server is None:
+        return 0.0, 0.0
+    return stack.tree_cpu_seconds(server.pid), sum(stack.cpu_seconds(pid) for pid in pids)
+
+
+def ratio(a: dict[str, object], b: dict[str, object], key: str = "rps") -> float:
+    x, y = a[key], b[key]
+    assert isinstance(x, float | int)
+    assert isinstance(y, float | int)
+    return round(x / y, 3) if y else float("nan")
+
+
+async def ceiling_and_accept(cfg: Config, server: str = "uvicorn") -> dict[str, object]:
+    """The ceiling app, then `POST /payments` on the API, one process each, same server."""
+    async with fresh(cfg, f"accept_{server}") as env:
+        ceiling, url = pipeline.start_ceiling(env.group, env.database, server=server)
+        ceiling_figures = await measure(
+            cfg, url, payloads.payments("unused"), ceiling, env.database
+        )
+        ceiling.stop()
+        api, url = pipeline.start_api(env.group, server=server)
+        accept = await measure(cfg, url, payloads.payments(env.api_key), api, env.database)
+        figures: dict[str, object] = {"server": server, "ceiling": ceiling_figures}
+        figures |= {"accept": accept, "accept_to_ceiling": ratio(accept, ceiling_figures)}
+        figures["api_rss_mib"] = round(stack.tree_rss_mib(api.pid), 1)
+        return figures
+
+
+async def ladder(cfg: Config) -> dict[str, object]:
+    """What the database round trips cost: the ceiling's variants, then the real accept."""
+    figures: dict[str, object] = {}
+    async with fresh(cfg, "ladder") as env:
+        for variant in VARIANTS:
+            process, url = pipeline.start_ceiling(env.group, env.database, variant=variant)
+            figures[variant] = await measure(
+                cfg, url, payloads.payments("unused"), process, env.database
+            )
+            process.stop()
+        api, url = pipeline.start_api(env.group)
+        figures["accept"] = await measure(
+            cfg, url, payloads.payments(env.api_key), api, env.database
+        )
+    base = figures["one-insert"]
+    assert isinstance(base, dict)
+    for name in (*VARIANTS[1:], "accept"):
+        step = figures[name]
+        assert isinstance(step, dict)
+        figures[f"{name}_to_ceiling"] = ratio(step, base)
+    return figures
+
+
+async def profile_accept(cfg: Config) -> dict[str, object]:
+    """py-spy on the API process while `POST /payments` runs at full load."""
+    async with fresh(cfg, "profile") as env:
+        api, url = pipeline.start_api(env.group)
+        make = payloads.payments(env.api_key)
+        await loadgen.run_load(url, make, connections=cfg.connections, seconds=cfg.warmup_s)
+        output = cfg.results / "accept-profile.collapsed.txt"
+        recorder = profiling.record(api.pid, cfg.measure_s, output)
+        result = await loadgen.run_load(
+            url, lambda n: make(10_000_000 + n), connections=cfg.connections,
+            seconds=cfg.measure_s, client=cfg.client,
+        )  # fmt: skip
+        await asyncio.to_thread(recorder.wait, 60)
+        return {"load": result.summary(), **profiling.summarize(output)}
+
+
+async def embedded(cfg: Config) -> dict[str, object]:
+    """`gateway dev` (SQLite, in-process delivery and bank), as `make run` starts it."""
+    workdir = cfg.workdir / "embedded"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with stack.stack(workdir, {"GATEWAY_LOG_LEVEL": "INFO"}) as group:
+        port = stack.free_port()
+        dev = group.gateway("dev", "dev", "--port", str(port))
+        dev.wait_ready(f"http://127.0.0.1:{port}/health/ready")
+        url = f"http://127.0.0.1:{port}"
+        make = payloads.payments(stack.dev_api_key(dev.output()))
+        figures = await measure(cfg, url, make, dev)
+        return {"accept": figures, "rss_mib": round(stack.rss_mib(dev.pid), 1)}
+
+
+async def growth(cfg: Config) -> dict[str, object]:
+    """Accept on an empty database, then with `growth_rows` payments stored."""
+    async with fresh(cfg, "growth") as env:
+        api, url = pipeline.start_api(env.group)
+        make = payloads.payments
+        empty = await measure(cfg, url, make(env.api_key, "empty"), api, env.database)
+        started = time.perf_counter()
+        await seed_payments(stack.dsn(env.database), cfg.growth_rows)
+        seeded_s = round(time.perf_counter() - started, 1)
+        stored = await measure(cfg, url, make(env.api_key, "stored"), api, env.database)
+        return {
+            "stored_payments": cfg.growth_rows,
+            "seed_seconds": seeded_s,
+            "empty": empty,
+            "stored": stored,
+            "rps_ratio": ratio(stored, empty),
+            "p99_ratio": ratio(stored, empty, "p99_ms"),
+        }
+
+
+async def table_sizes(database: str) -> dict[str, str]:
+    connection = await asyncpg.connect(stack.dsn(database))
+    try:
+        rows = await connection.fetch(
+            "SELECT relname, pg_size_pretty(pg_total_relation_size(relid))"
+            " FROM pg_catalog.pg_statio_user_tables ORDER BY relname"
+        )
+    finally:
+        await connection.close()
+    return {row[0]: row[1] for row in rows}
