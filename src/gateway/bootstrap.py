@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
+from typing import Any
 
 import httpx
+import structlog
 from dependency_injector import containers, providers
 from litestar import Litestar
 
@@ -14,7 +16,12 @@ from gateway.adapters import bank_http, observability
 from gateway.adapters.bank_simulator import create_simulator_app
 from gateway.adapters.bank_simulator_ledger import EXAMPLE_CARD
 from gateway.adapters.clock import SystemClock
-from gateway.adapters.crypto import AesGcmCardVault, HmacFingerprinter, derive_keys
+from gateway.adapters.crypto import (
+    AesGcmCardVault,
+    AesGcmSecretBox,
+    HmacFingerprinter,
+    derive_keys,
+)
 from gateway.adapters.database import create_engine, ping
 from gateway.adapters.ids import TimeOrderedIds
 from gateway.adapters.in_process import InProcessPublisher
@@ -25,22 +32,48 @@ from gateway.adapters.rabbitmq import RabbitBroker
 from gateway.adapters.rabbitmq_consumer import Consumer
 from gateway.adapters.rabbitmq_deliveries import DeadLetters, PaymentDeliveries
 from gateway.adapters.rabbitmq_topology import Topology
+from gateway.adapters.rabbitmq_webhooks import NoRetries, RabbitRetries, WebhookMessages
 from gateway.adapters.unit_of_work import SqlUnitOfWork
 from gateway.adapters.views import SqlViews
-from gateway.application import dead_letters, handlers, merchants, queries
+from gateway.adapters.webhook_sender import DnsResolver, HttpWebhookSender
+from gateway.adapters.webhook_sender import http_client as webhook_http_client
+from gateway.adapters.webhook_views import SqlDueDeliveries, SqlWebhookViews
+from gateway.application import (
+    bank_callbacks,
+    dead_letters,
+    handlers,
+    merchants,
+    pending_sweep,
+    queries,
+    webhook_delivery,
+    webhook_endpoints,
+)
+from gateway.application import webhook_queries as wq
 from gateway.application.authentication import ApiKeyAuthenticator
-from gateway.application.mediator import Mediator
+from gateway.application.mediator import CommandHandler, Mediator, QueryHandler
 from gateway.application.ports import Clock, UnitOfWorkFactory
+from gateway.application.rate_limit import RequestLimits
 from gateway.application.relay import Relay
+from gateway.application.webhook_dispatcher import WebhookDispatcher
 from gateway.config import PREFIX, ConfigError, Settings, read_card_key
 from gateway.domain.commands import (
     AbandonPayment,
     CreateApiKey,
     CreateMerchant,
+    CreateWebhookEndpoint,
+    DeleteWebhookEndpoint,
+    DeliverWebhook,
     MakePayment,
+    ReceiveBankCallback,
+    RedeliverEvent,
     RequestPayment,
     RevokeApiKey,
+    RotateWebhookSecret,
+    SweepPendingPayments,
 )
+from gateway.domain.retry_schedule import RetrySchedule
+
+_log = structlog.get_logger("gateway.webhooks")
 
 
 def _write_lock(settings: Settings) -> asyncio.Lock | None:
@@ -54,12 +87,23 @@ def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) ->
     return bank_http.in_process_client(simulator())
 
 
+def bank_secrets(settings: Settings) -> tuple[str, ...]:
+    """`GATEWAY_BANK_WEBHOOK_SECRET`, comma-separated during a rotation: any one verifies
+    a callback; the first is the current one (the bank simulator signs with it)."""
+    raw = settings.bank_webhook_secret or ""
+    return tuple(secret for part in raw.split(",") if (secret := part.strip()))
+
+
 def _mediator(
     uow_factory: UnitOfWorkFactory,
     views: SqlViews,
     request_deps: handlers.RequestPaymentDeps,
     make_deps: handlers.MakePaymentDeps,
     merchant_deps: merchants.MerchantDeps,
+    callback_deps: bank_callbacks.BankCallbackDeps,
+    sweep_deps: pending_sweep.SweepDeps,
+    webhook_commands: Mapping[type[Any], CommandHandler],
+    webhook_queries: Mapping[type[Any], QueryHandler],
 ) -> Mediator:
     return Mediator(
         commands={
@@ -72,12 +116,16 @@ def _mediator(
             CreateMerchant: partial(merchants.create_merchant, deps=merchant_deps),
             CreateApiKey: partial(merchants.create_api_key, deps=merchant_deps),
             RevokeApiKey: partial(merchants.revoke_api_key, deps=merchant_deps),
+            ReceiveBankCallback: partial(bank_callbacks.receive_bank_callback, deps=callback_deps),
+            SweepPendingPayments: partial(pending_sweep.sweep_pending_payments, deps=sweep_deps),
+            **webhook_commands,
         },
         queries={
             queries.GetJob: partial(queries.get_job, views=views),
             queries.GetPayment: partial(queries.get_payment, views=views),
             queries.ListPayments: partial(queries.list_payments, views=views),
             merchants.ListApiKeys: partial(merchants.list_api_keys, uow_factory=uow_factory),
+            **webhook_queries,
         },
         uow_factory=uow_factory,
         behaviours=(observability.logging, observability.timing),
@@ -88,6 +136,44 @@ def _broker(settings: Settings) -> RabbitBroker | None:
     if settings.broker_url is None:
         return None
     return RabbitBroker(settings.broker_url, Topology(settings.queue_prefix))
+
+
+def _webhook_commands(
+    endpoint_deps: webhook_endpoints.WebhookEndpointDeps,
+    deliver_deps: webhook_delivery.DeliverWebhookDeps,
+) -> dict[type[Any], CommandHandler]:
+    return {
+        CreateWebhookEndpoint: partial(webhook_endpoints.create_endpoint, deps=endpoint_deps),
+        DeleteWebhookEndpoint: partial(webhook_endpoints.delete_endpoint, deps=endpoint_deps),
+        RotateWebhookSecret: partial(webhook_endpoints.rotate_secret, deps=endpoint_deps),
+        RedeliverEvent: partial(webhook_endpoints.redeliver_event, deps=endpoint_deps),
+        DeliverWebhook: partial(webhook_delivery.deliver_webhook, deps=deliver_deps),
+    }
+
+
+def _webhook_queries(views: SqlWebhookViews) -> dict[type[Any], QueryHandler]:
+    return {
+        wq.GetWebhookEndpoint: partial(wq.get_endpoint, views=views),
+        wq.ListWebhookEndpoints: partial(wq.list_endpoints, views=views),
+        wq.GetEvent: partial(wq.get_event, views=views),
+        wq.ListEvents: partial(wq.list_events, views=views),
+        wq.ListDeliveryAttempts: partial(wq.list_attempts, views=views),
+    }
+
+
+def _webhook_retries(broker: RabbitBroker | None) -> RabbitRetries | NoRetries:
+    """Through the broker's delay queues, or (embedded) left to the dispatcher's sweep."""
+    return NoRetries() if broker is None else RabbitRetries(broker)
+
+
+def _embedded_dispatcher(
+    due: SqlDueDeliveries, mediator: Mediator, clock: Clock
+) -> WebhookDispatcher:
+    return WebhookDispatcher(due, mediator.send, clock, on_error=_log_webhook_error)
+
+
+def _log_webhook_error(error: Exception) -> None:
+    _log.warning("webhook_dispatch_failed", error=type(error).__name__)
 
 
 class Container(containers.DeclarativeContainer):
@@ -118,17 +204,75 @@ class Container(containers.DeclarativeContainer):
         observe=observability.observe_bank_call,
     )
 
+    broker = providers.Singleton(_broker, settings)
+
+    secret_box = providers.Singleton(AesGcmSecretBox, keys.provided.webhook_secrets)
+    resolver = providers.Singleton(DnsResolver)
+    webhook_client = providers.Singleton(
+        webhook_http_client, resolver, allow_internal=settings.provided.webhook_allow_internal
+    )
+    webhook_views = providers.Singleton(SqlWebhookViews, engine)
+    webhook_commands = providers.Singleton(
+        _webhook_commands,
+        providers.Factory(
+            webhook_endpoints.WebhookEndpointDeps,
+            clock,
+            ids,
+            secret_box,
+            resolver,
+            allow_internal=settings.provided.webhook_allow_internal,
+        ),
+        providers.Factory(
+            webhook_delivery.DeliverWebhookDeps,
+            clock,
+            ids,
+            secret_box,
+            providers.Singleton(HttpWebhookSender, webhook_client),
+            providers.Singleton(_webhook_retries, broker),
+            providers.Callable(RetrySchedule.of, settings.provided.webhook_retry_schedule),
+        ),
+    )
+    webhook_queries = providers.Singleton(_webhook_queries, webhook_views)
+
     mediator = providers.Singleton(
         _mediator,
         uow.provider,
         views,
         providers.Factory(handlers.RequestPaymentDeps, clock, ids, vault, fingerprinter, locks),
-        providers.Factory(handlers.MakePaymentDeps, clock, vault, bank),
+        providers.Factory(
+            handlers.MakePaymentDeps,
+            clock,
+            vault,
+            bank,
+            pending_timeout_s=settings.provided.bank_pending_timeout_s,
+        ),
         providers.Factory(merchants.MerchantDeps, clock, ids),
+        providers.Factory(
+            bank_callbacks.BankCallbackDeps,
+            clock,
+            providers.Callable(bank_secrets, settings),
+            tolerance_s=settings.provided.webhook_tolerance_s,
+        ),
+        providers.Factory(
+            pending_sweep.SweepDeps,
+            clock,
+            bank,
+            pending_timeout_s=settings.provided.bank_pending_timeout_s,
+        ),
+        webhook_commands,
+        webhook_queries,
     )
-    broker = providers.Singleton(_broker, settings)
+    webhook_dispatcher = providers.Singleton(
+        _embedded_dispatcher, providers.Singleton(SqlDueDeliveries, engine), mediator, clock
+    )
     authenticator = providers.Singleton(
         ApiKeyAuthenticator, uow.provider, settings.provided.api_key_cache_s
+    )
+    request_limits = providers.Singleton(
+        RequestLimits.of,
+        settings.provided.rate_limit_per_s,
+        settings.provided.rate_limit_burst,
+        settings.provided.auth_failure_limit,
     )
 
 
@@ -139,7 +283,11 @@ def build(settings: Settings) -> Container:
 def in_process_relay(container: Container) -> Relay:
     """Embedded delivery: outbox rows go straight to the `MakePayment` handler."""
     mediator = container.mediator()
-    publisher = InProcessPublisher(mediator.send, container.settings().worker_concurrency)
+    publisher = InProcessPublisher(
+        mediator.send,
+        container.settings().worker_concurrency,
+        webhooks=container.webhook_dispatcher().submit,
+    )
     return Relay(container.outbox_store(), publisher, idle_s=0.05)
 
 
@@ -166,16 +314,28 @@ async def lifespan(container: Container) -> AsyncIterator[None]:
             yield
     finally:
         await container.bank_client().aclose()
+        await container.webhook_client().aclose()
         await container.engine().dispose()
 
 
 def bank_simulator_app(settings: Settings) -> Litestar:
     """The bank simulator as its own service (`gateway bank-simulator`)."""
+    secrets = bank_secrets(settings)
     return create_simulator_app(
         latency_ms=settings.bank_latency_ms,
         webhook_url=settings.bank_webhook_url,
-        webhook_secret=settings.bank_webhook_secret,
+        webhook_secret=secrets[0] if secrets else None,
     )
+
+
+async def sweep_pending_payments(
+    container: Container, stop: asyncio.Event, on_error: Callable[[Exception], None]
+) -> None:
+    """Until `stop`: asks the bank's status lookup about pending payments whose callback
+    is overdue, every second or a quarter of the pending timeout, whichever is shorter."""
+    interval_s = min(1.0, container.settings().bank_pending_timeout_s / 4)
+    send = container.mediator().send
+    await pending_sweep.run_sweeper(send, stop, interval_s=interval_s, on_error=on_error)
 
 
 def example_card() -> str:
@@ -260,3 +420,28 @@ async def close_broker(container: Container) -> None:
     broker: RabbitBroker | None = container.broker()
     if broker is not None:
         await broker.close()
+
+
+# --- merchant webhooks over RabbitMQ: `gateway webhooks`
+
+WEBHOOK_SWEEP_GRACE_S = 60.0
+WEBHOOK_SWEEP_INTERVAL_S = 5.0
+
+
+def webhook_sweeper(container: Container) -> WebhookDispatcher:
+    """Rescues deliveries whose message was lost (an attempt that never reported back, a
+    dropped message), a minute after they were due; the broker makes every other attempt."""
+    return WebhookDispatcher(
+        SqlDueDeliveries(container.engine()),
+        container.mediator().send,
+        container.clock(),
+        grace_s=WEBHOOK_SWEEP_GRACE_S,
+        interval_s=WEBHOOK_SWEEP_INTERVAL_S,
+        on_error=_log_webhook_error,
+    )
+
+
+async def start_webhook_consumer(container: Container) -> Consumer:
+    broker = _require_broker(container)
+    handle = WebhookMessages(container.mediator().send)
+    return await broker.consume_webhooks(handle, container.settings().worker_concurrency)

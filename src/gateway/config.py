@@ -41,6 +41,9 @@ class Settings:
     max_body_bytes: int = 65_536
     api_key_cache_s: float = 2.0
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit_per_s: float = 100.0
+    rate_limit_burst: int = 200
+    auth_failure_limit: int = 20
     worker_concurrency: int = 256
     log_level: str = "INFO"
 
@@ -72,6 +75,9 @@ class Settings:
             max_body_bytes=r.integer("MAX_BODY_BYTES", d.max_body_bytes, 1024, 16_777_216),
             api_key_cache_s=r.number("API_KEY_CACHE_S", d.api_key_cache_s, 0, 5),
             trusted_proxies=r.networks("TRUSTED_PROXIES"),
+            rate_limit_per_s=r.number("RATE_LIMIT_PER_S", d.rate_limit_per_s, 0, 1e6),
+            rate_limit_burst=r.integer("RATE_LIMIT_BURST", d.rate_limit_burst, 1, 10_000_000),
+            auth_failure_limit=r.integer("AUTH_FAILURE_LIMIT", d.auth_failure_limit, 0, 1_000_000),
             worker_concurrency=r.integer("WORKER_CONCURRENCY", d.worker_concurrency, 1, 10_000),
             log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )  # fmt: skip

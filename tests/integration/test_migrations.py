@@ -21,6 +21,13 @@ TABLES = {
     "card_data",
     "outbox",
     "idempotency_keys",
+    "bank_callbacks",
+    "pending_payments",
+    "events",
+    "webhook_endpoints",
+    "webhook_secrets",
+    "webhook_deliveries",
+    "webhook_attempts",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Self
 from gateway.adapters.crypto import AesGcmCardVault, HmacFingerprinter
 from gateway.adapters.locks import InProcessKeyLocks
 from gateway.application.bank import Authorized, BankOutcome, BankRequest, Unknown
+from gateway.application.bank_callbacks import BankCallbackDeps, receive_bank_callback
 from gateway.application.handlers import (
     MakePaymentDeps,
     RequestPaymentDeps,
@@ -26,7 +27,15 @@ from gateway.application.handlers import (
     request_payment,
 )
 from gateway.application.mediator import Behaviour, Mediator
-from gateway.application.ports import CommitConflict, IdempotencyRecord, KeyLocks
+from gateway.application.merchant_events import record_payment_events
+from gateway.application.pending_sweep import SweepDeps, sweep_pending_payments
+from gateway.application.ports import (
+    BankCallbackRecord,
+    CommitConflict,
+    IdempotencyRecord,
+    KeyLocks,
+    PendingPayment,
+)
 from gateway.application.queries import (
     GetJob,
     GetPayment,
@@ -39,13 +48,26 @@ from gateway.application.queries import (
     get_payment,
     list_payments,
 )
-from gateway.domain.commands import MakePayment, RequestPayment
+from gateway.domain.commands import (
+    DeliverWebhook,
+    MakePayment,
+    ReceiveBankCallback,
+    RequestPayment,
+    SweepPendingPayments,
+)
 from gateway.domain.events import Event
 from gateway.domain.merchant import ApiKey, Merchant
 from gateway.domain.model import Job, Payment
+from tests.unit.webhook_fakes import (
+    FakeDeliveries,
+    FakeMerchantEvents,
+    FakeWebhookEndpoints,
+    WebhookStore,
+)
 
 VAULT_KEY = bytes(range(32))
 FINGERPRINT_KEY = bytes(range(32, 64))
+BANK_SECRET = "bank-secret-for-tests"
 
 
 async def _yield() -> None:
@@ -60,13 +82,16 @@ class FakeStore:
     payments: dict[str, Payment] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     cards: dict[str, bytes] = field(default_factory=dict)
-    outbox: list[MakePayment] = field(default_factory=list)
+    outbox: list[MakePayment | DeliverWebhook] = field(default_factory=list)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     merchants: dict[str, Merchant] = field(default_factory=dict)
     keys: dict[str, ApiKey] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    pending_payments: dict[str, PendingPayment] = field(default_factory=dict)
+    bank_callbacks: dict[str, BankCallbackRecord] = field(default_factory=dict)
     commits: int = 0
     row_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    webhooks: WebhookStore = field(default_factory=WebhookStore)
 
 
 def _copy_payment(payment: Payment) -> Payment:
@@ -81,11 +106,14 @@ class _Staged:
         self.jobs: dict[str, Job] = {}
         self.cards: dict[str, bytes] = {}
         self.deleted_cards: set[str] = set()
-        self.outbox: list[MakePayment] = []
+        self.outbox: list[MakePayment | DeliverWebhook] = []
         self.idempotency: list[IdempotencyRecord] = []
         self.merchants: dict[str, Merchant] = {}
         self.keys: dict[str, ApiKey] = {}
         self.locks: list[asyncio.Lock] = []  # rows read `for_update`, held until the end
+        self.webhooks = WebhookStore()
+        self.pending_payments: dict[str, PendingPayment | None] = {}  # None: deleted
+        self.bank_callbacks: list[BankCallbackRecord] = []
 
     def release(self) -> None:
         for lock in self.locks:
@@ -125,6 +153,12 @@ class FakeJobs:
         found = self._staged.jobs.get(job_id) or self._store.jobs.get(job_id)
         return dataclasses.replace(found) if found else None
 
+    async def for_payment(self, payment_id: str) -> Job | None:
+        await _yield()
+        jobs = {**self._store.jobs, **self._staged.jobs}.values()
+        found = next((job for job in jobs if job.payment_id == payment_id), None)
+        return dataclasses.replace(found) if found else None
+
     async def save(self, job: Job) -> None:
         self._staged.jobs[job.id] = job
 
@@ -154,7 +188,7 @@ class FakeOutbox:
     def __init__(self, staged: _Staged) -> None:
         self._staged = staged
 
-    def add(self, command: MakePayment) -> None:
+    def add(self, command: MakePayment | DeliverWebhook) -> None:
         self._staged.outbox.append(command)
 
 
@@ -202,6 +236,53 @@ class FakeMerchants:
         return [key for key in keys if key.merchant_id == merchant_id]
 
 
+class FakePendingPayments:
+    def __init__(self, store: FakeStore, staged: _Staged) -> None:
+        self._store, self._staged = store, staged
+
+    def add(self, pending: PendingPayment) -> None:
+        self._staged.pending_payments[pending.payment_id] = pending
+
+    async def get(self, payment_id: str) -> PendingPayment | None:
+        await _yield()
+        if payment_id in self._staged.pending_payments:
+            return self._staged.pending_payments[payment_id]
+        return self._store.pending_payments.get(payment_id)
+
+    async def reschedule(self, payment_id: str, next_lookup_at: datetime, lookups: int) -> None:
+        found = await self.get(payment_id)
+        if found is not None:
+            changed = dataclasses.replace(found, next_lookup_at=next_lookup_at, lookups=lookups)
+            self._staged.pending_payments[payment_id] = changed
+
+    async def delete(self, payment_id: str) -> None:
+        self._staged.pending_payments[payment_id] = None
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> Sequence[PendingPayment]:
+        due = sorted(
+            (row for row in self._store.pending_payments.values() if row.next_lookup_at <= now),
+            key=lambda row: row.next_lookup_at,
+        )[:limit]
+        for row in due:
+            leased = dataclasses.replace(row, next_lookup_at=lease_until)
+            self._staged.pending_payments[row.payment_id] = leased
+        return due
+
+
+class FakeBankCallbacks:
+    def __init__(self, store: FakeStore, staged: _Staged) -> None:
+        self._store, self._staged = store, staged
+
+    async def get(self, event_id: str) -> BankCallbackRecord | None:
+        await _yield()
+        return self._store.bank_callbacks.get(event_id)
+
+    def add(self, record: BankCallbackRecord) -> None:
+        self._staged.bank_callbacks.append(record)
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -232,6 +313,26 @@ class FakeUnitOfWork:
     def merchants(self) -> FakeMerchants:
         return FakeMerchants(self.store, self._staged)
 
+    @property
+    def pending_payments(self) -> FakePendingPayments:
+        return FakePendingPayments(self.store, self._staged)
+
+    @property
+    def bank_callbacks(self) -> FakeBankCallbacks:
+        return FakeBankCallbacks(self.store, self._staged)
+
+    @property
+    def webhook_endpoints(self) -> FakeWebhookEndpoints:
+        return FakeWebhookEndpoints(self.store.webhooks, self._staged.webhooks)
+
+    @property
+    def events(self) -> FakeMerchantEvents:
+        return FakeMerchantEvents(self.store.webhooks, self._staged.webhooks)
+
+    @property
+    def deliveries(self) -> FakeDeliveries:
+        return FakeDeliveries(self.store.webhooks, self._staged.webhooks)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -249,9 +350,14 @@ class FakeUnitOfWork:
         if len(set(keys)) != len(keys) or any(key in store.idempotency for key in keys):
             self._reset()
             raise CommitConflict("idempotency key already recorded")
+        if any(record.event_id in store.bank_callbacks for record in staged.bank_callbacks):
+            self._reset()
+            raise CommitConflict("bank event already recorded")
         for payment in staged.payments.values():
             store.events.extend(payment.events)
+            await record_payment_events(self, payment, store.webhooks.ids)  # in this commit
             store.payments[payment.id] = _copy_payment(payment)
+        store.webhooks.apply(staged.webhooks)
         store.jobs.update({job.id: dataclasses.replace(job) for job in staged.jobs.values()})
         store.cards.update(staged.cards)
         for payment_id in staged.deleted_cards:
@@ -260,6 +366,12 @@ class FakeUnitOfWork:
         store.idempotency.update(dict(zip(keys, staged.idempotency, strict=True)))
         store.merchants.update(staged.merchants)
         store.keys.update(staged.keys)
+        for payment_id, pending in staged.pending_payments.items():
+            if pending is None:
+                store.pending_payments.pop(payment_id, None)
+            else:
+                store.pending_payments[payment_id] = pending
+        store.bank_callbacks.update({record.event_id: record for record in staged.bank_callbacks})
         store.commits += 1
         self._reset()
         self.committed = True
@@ -358,15 +470,21 @@ class Gateway:
     vault: AesGcmCardVault = field(default_factory=lambda: AesGcmCardVault(VAULT_KEY))
     behaviours: Sequence[Behaviour] = ()
     uows: list[FakeUnitOfWork] = field(default_factory=list)
+    bank_secrets: tuple[str, ...] = (BANK_SECRET,)
+    pending_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         fingerprints = HmacFingerprinter(FINGERPRINT_KEY)
         request = RequestPaymentDeps(self.clock, self.ids, self.vault, fingerprints, self.locks)
-        make = MakePaymentDeps(self.clock, self.vault, self.bank)
+        make = MakePaymentDeps(self.clock, self.vault, self.bank, self.pending_timeout_s)
+        callbacks = BankCallbackDeps(self.clock, self.bank_secrets)
+        sweep = SweepDeps(self.clock, self.bank, self.pending_timeout_s)
         self.mediator = Mediator(
             commands={
                 RequestPayment: functools.partial(request_payment, deps=request),
                 MakePayment: functools.partial(make_payment, deps=make),
+                ReceiveBankCallback: functools.partial(receive_bank_callback, deps=callbacks),
+                SweepPendingPayments: functools.partial(sweep_pending_payments, deps=sweep),
             },
             queries={
                 GetJob: functools.partial(get_job, views=self.views),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -117,23 +118,51 @@ async def test_pending_answer_leaves_payment_pending_and_job_created() -> None:
     assert cmd.payment_id not in gateway.store.cards
 
 
-async def test_a_pending_payment_delivered_again_is_settled_by_a_status_lookup() -> None:
-    gateway = Gateway(bank=FakeBank(Pending(), lookup=Authorized("LATE01")))
+async def test_pending_answer_schedules_a_status_lookup_after_the_timeout() -> None:
+    gateway = Gateway(bank=FakeBank(Pending()), pending_timeout_s=30)
     cmd = await accept(gateway)
     await run(gateway, cmd)
+
+    pending = gateway.store.pending_payments[cmd.payment_id]
+    now = gateway.clock.now()
+    assert (pending.job_id, pending.merchant_id) == (cmd.job_id, cmd.merchant_id)
+    assert (pending.pending_since, pending.lookups) == (now, 0)
+    assert pending.next_lookup_at == now + timedelta(seconds=30)
+
+
+async def test_a_pending_payment_delivered_again_is_left_to_the_callback_and_the_sweep() -> None:
+    gateway = Gateway(bank=FakeBank(Pending(), lookup=Unknown()))
+    cmd = await accept(gateway)
+    await run(gateway, cmd)
+    scheduled = gateway.store.pending_payments[cmd.payment_id]
+    gateway.clock.advance(5)
+
     payment = await run(gateway, cmd)
 
-    assert len(gateway.bank.calls) == 1
-    assert gateway.bank.lookups == [cmd.payment_id]
+    assert (len(gateway.bank.calls), gateway.bank.lookups) == (1, [])
+    assert payment.status is PaymentStatus.PENDING
+    assert gateway.store.pending_payments[cmd.payment_id] == scheduled
+
+
+async def test_a_payment_without_card_data_nor_pending_timer_is_settled_by_a_lookup() -> None:
+    gateway = Gateway(bank=FakeBank(lookup=Authorized("LATE01")))
+    cmd = await accept(gateway)
+    del gateway.store.cards[cmd.payment_id]  # as left by a gateway older than the timers
+
+    payment = await run(gateway, cmd)
+
+    assert (gateway.bank.calls, gateway.bank.lookups) == ([], [cmd.payment_id])
     assert (payment.status, payment.authorization_code) == (PaymentStatus.AUTHORIZED, "LATE01")
     assert gateway.store.jobs[cmd.job_id].status is JobStatus.COMPLETED
 
 
 async def test_a_lookup_the_bank_never_saw_fails_the_payment() -> None:
-    gateway = Gateway(bank=FakeBank(Pending(), lookup=Unknown()))
+    gateway = Gateway(bank=FakeBank(lookup=Unknown()))
     cmd = await accept(gateway)
-    await run(gateway, cmd)
+    del gateway.store.cards[cmd.payment_id]
+
     payment = await run(gateway, cmd)
+
     assert (payment.status, payment.failure_code) == (PaymentStatus.FAILED, "bank_unavailable")
     assert gateway.store.jobs[cmd.job_id].status is JobStatus.FAILED
 

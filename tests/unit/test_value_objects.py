@@ -46,7 +46,11 @@ metadata = st.dictionaries(keys, values, max_size=23)
 
 def metadata_oracle(raw: dict[object, object]) -> bool:
     return len(raw) <= 20 and all(
-        isinstance(k, str) and 1 <= len(k) <= 40 and isinstance(v, str) and len(v) <= 500
+        isinstance(k, str)
+        and 1 <= len(k) <= 40
+        and isinstance(v, str)
+        and len(v) <= 500
+        and "\x00" not in k + v
         for k, v in raw.items()
     )
 
@@ -58,6 +62,8 @@ def metadata_oracle(raw: dict[object, object]) -> bool:
 @example({"k" * 40: "v" * 500})
 @example({"k" * 41: "v"})
 @example({"k": "v" * 501})
+@example({"k": "a\x00b"})
+@example({"\x00": "v"})
 def test_metadata_is_ok_iff_at_most_20_short_keys_with_short_string_values(
     raw: dict[object, object],
 ) -> None:

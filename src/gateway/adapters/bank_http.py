@@ -10,6 +10,7 @@ the request body: never in a log line, an outcome or an exception message.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import time
@@ -224,9 +225,29 @@ def http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s),
-        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+        transport=_ShardedTransport(shards=16, connections=32),
         follow_redirects=False,
     )
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """Several small connection pools taken in turn, instead of one large one.
+
+    httpcore scans every connection of a pool for every waiting request, so one pool of
+    hundreds of busy connections costs more CPU than the bank calls themselves (measured:
+    1,000 calls 256 at a time took 3-5x the CPU and 2-4x the time through one pool of 512).
+    """
+
+    def __init__(self, *, shards: int, connections: int) -> None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self._shards = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(shards)]
+        self._turn = itertools.cycle(self._shards)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await next(self._turn).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(shard.aclose() for shard in self._shards))
 
 
 class _InProcessTransport(httpx.AsyncBaseTransport):

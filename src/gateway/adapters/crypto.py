@@ -1,7 +1,8 @@
 """Card data sealed with AES-GCM and request bodies fingerprinted with HMAC-SHA256.
 
 Both keys come from one 32-byte master key through HKDF-SHA256, one label per use,
-so the key that seals cards never doubles as the key that fingerprints bodies.
+so the key that seals cards never doubles as the key that fingerprints bodies. A third
+derived key seals merchants' webhook signing secrets (`AesGcmSecretBox`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.domain.result import Err, Ok, Result
 MASTER_KEY_BYTES = 32
 _VAULT_INFO = b"gateway/card-vault/v1"
 _FINGERPRINT_INFO = b"gateway/request-fingerprint/v1"
+_WEBHOOK_SECRETS_INFO = b"gateway/webhook-secrets/v1"
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -33,13 +35,16 @@ _TAG_BYTES = 16
 class DerivedKeys:
     vault: bytes = field(repr=False)
     fingerprint: bytes = field(repr=False)
+    webhook_secrets: bytes = field(repr=False)
 
 
 def derive_keys(master: bytes) -> DerivedKeys:
     if len(master) != MASTER_KEY_BYTES:
         raise ValueError(f"the master key must be {MASTER_KEY_BYTES} bytes")
     return DerivedKeys(
-        vault=_hkdf(master, _VAULT_INFO), fingerprint=_hkdf(master, _FINGERPRINT_INFO)
+        vault=_hkdf(master, _VAULT_INFO),
+        fingerprint=_hkdf(master, _FINGERPRINT_INFO),
+        webhook_secrets=_hkdf(master, _WEBHOOK_SECRETS_INFO),
     )
 
 
@@ -122,3 +127,31 @@ class HmacFingerprinter:
     def fingerprint(self, body: object) -> str:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hmac.new(self._key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+class AesGcmSecretBox:
+    """Webhook signing secrets at rest: `version ‖ nonce ‖ AES-GCM(secret)`, authenticated
+    with the endpoint id, under a key of its own derived from the master key."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the webhook secrets key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "AesGcmSecretBox()"
+
+    def seal(self, endpoint_id: str, secret: str) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return _VERSION + nonce + self._aead.encrypt(nonce, secret.encode(), endpoint_id.encode())
+
+    def open(self, endpoint_id: str, sealed: bytes) -> str | None:
+        if len(sealed) < 1 + _NONCE_BYTES + _TAG_BYTES or sealed[:1] != _VERSION:
+            return None
+        nonce, ciphertext = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, ciphertext, endpoint_id.encode()).decode()
+        except (InvalidTag, UnicodeDecodeError):
+            return None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_TIMEOUT_S = 2.0
+POOL_SIZE = 20
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
@@ -51,8 +52,11 @@ def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
         connect_args["server_settings"] = {"search_path": schema}
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        # Every connection the pool opens stays open: overflow connections are closed when
+        # given back, so under load each checkout past `pool_size` paid for a new server
+        # process and prepared every statement again (see docs/performance.md).
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         pool_timeout=30,
         pool_recycle=1800,
         pool_pre_ping=True,

@@ -10,15 +10,21 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from gateway.application.ports import OutboxMessage
-from gateway.domain.commands import MakePayment
+from gateway.domain.commands import DeliverWebhook, MakePayment
 
 
 class InProcessPublisher:
     def __init__(
-        self, handle: Callable[[MakePayment], Awaitable[object]], concurrency: int = 256
+        self,
+        handle: Callable[[MakePayment], Awaitable[object]],
+        concurrency: int = 256,
+        webhooks: Callable[[DeliverWebhook], None] | None = None,
     ) -> None:
+        """`webhooks`: takes each `DeliverWebhook` without waiting for its attempt (the
+        delivery row makes it durable: the dispatcher's sweep finds it if it is lost)."""
         self._handle = handle
         self._slots = asyncio.Semaphore(concurrency)
+        self._webhooks = webhooks
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> None:
         outcomes = await asyncio.gather(
@@ -29,6 +35,10 @@ class InProcessPublisher:
                 raise outcome  # the batch stays unsent and comes back: handlers are idempotent
 
     async def _deliver(self, message: OutboxMessage) -> None:
+        if message.kind == "DeliverWebhook" and self._webhooks is not None:
+            payload = message.payload
+            self._webhooks(DeliverWebhook(payload["delivery_id"], int(payload["attempt"])))
+            return
         if message.kind != "MakePayment":
             return
         command = MakePayment(

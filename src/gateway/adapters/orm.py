@@ -182,3 +182,122 @@ idempotency_keys = Table(
     _at("created_at"),
     PrimaryKeyConstraint("merchant_id", "key"),
 )
+
+# Bank callbacks whose signature was valid, for audit; the event id makes them idempotent.
+bank_callbacks = Table(
+    "bank_callbacks",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    _id("payment_id", nullable=False, index=True),
+    Column("type", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    _at("received_at"),
+    _at("signature_timestamp"),
+)
+
+# Payments the bank answered `202` for: settled by its callback or, when due, a lookup.
+pending_payments = Table(
+    "pending_payments",
+    metadata,
+    _id("payment_id", ForeignKey("payments.id"), primary_key=True),
+    _id("job_id", nullable=False),
+    _id("merchant_id", nullable=False),
+    _at("pending_since"),
+    _at("next_lookup_at"),
+    Column("lookups", Integer, nullable=False),
+    Index("ix_pending_payments_next_lookup_at", "next_lookup_at"),
+)
+
+
+class JsonDocument(TypeDecorator[Any]):
+    """Any JSON value kept as text, key order preserved: the same on every database."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+# Merchant webhooks: the merchant's events, endpoints with sealed secrets, deliveries and
+# every attempt. `data` is the payment as `GET /payments/{id}` showed it at the event.
+events = Table(
+    "events",
+    metadata,
+    _id(primary_key=True),
+    _id("merchant_id", ForeignKey("merchants.id"), nullable=False),
+    Column("type", String(32), nullable=False),
+    _id("payment_id", ForeignKey("payments.id"), nullable=False),
+    _at("created_at"),
+    Column("data", JsonDocument(), nullable=False),
+    Index("ix_events_merchant_id_id", "merchant_id", "id"),
+    Index("ix_events_merchant_id_type_id", "merchant_id", "type", "id"),
+    Index("ix_events_merchant_id_payment_id_id", "merchant_id", "payment_id", "id"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(primary_key=True),
+    _id("merchant_id", ForeignKey("merchants.id"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", JsonDocument(), nullable=False),
+    _at("created_at"),
+    _at("deleted_at", nullable=True),
+    Index("ix_webhook_endpoints_merchant_id_id", "merchant_id", "id"),
+)
+
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    _id(primary_key=True),
+    _id("endpoint_id", ForeignKey("webhook_endpoints.id"), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),
+    _at("created_at"),
+    _at("expires_at", nullable=True),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(primary_key=True),
+    _id("event_id", ForeignKey("events.id"), nullable=False),
+    _id("endpoint_id", ForeignKey("webhook_endpoints.id"), nullable=False),
+    _id("merchant_id", nullable=False),
+    _id("payment_id", nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _at("next_attempt_at", nullable=True),
+    _at("created_at"),
+    _at("delivered_at", nullable=True),
+    # Per-payment order per endpoint: the earlier pending delivery holds the later ones.
+    Index("ix_webhook_deliveries_endpoint_id_payment_id_id", "endpoint_id", "payment_id", "id"),
+)
+# The sweep looks only at pending deliveries, by when they are due.
+Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    postgresql_where=webhook_deliveries.c.status == "pending",
+    sqlite_where=webhook_deliveries.c.status == "pending",
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    _id(primary_key=True),
+    _id("delivery_id", ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    _id("event_id", nullable=False),
+    _id("endpoint_id", nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(200), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    _at("attempted_at"),
+    _at("next_attempt_at", nullable=True),
+    Index("ix_webhook_attempts_endpoint_id_id", "endpoint_id", "id"),
+)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.adapters.ids import TimeOrderedIds
 from gateway.adapters.orm import outbox
 from gateway.application.ports import OutboxMessage
-from gateway.domain.commands import MakePayment
+from gateway.domain.commands import DeliverWebhook, MakePayment
 
 if TYPE_CHECKING:
     from gateway.adapters.unit_of_work import Transaction
@@ -34,13 +34,9 @@ class SqlOutbox:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    def add(self, command: MakePayment) -> None:
+    def add(self, command: MakePayment | DeliverWebhook) -> None:
         message_id = _ids.new("msg")
-        payload = {
-            "payment_id": command.payment_id,
-            "job_id": command.job_id,
-            "merchant_id": command.merchant_id,
-        }
+        payload = _payload(command)
         row = {
             "id": message_id,
             "kind": type(command).__name__,
@@ -49,6 +45,16 @@ class SqlOutbox:
             "sent_at": None,
         }
         self._tx.buffer(outbox, message_id, row)
+
+
+def _payload(command: MakePayment | DeliverWebhook) -> dict[str, str]:
+    if isinstance(command, DeliverWebhook):
+        return {"delivery_id": command.delivery_id, "attempt": str(command.attempt)}
+    return {
+        "payment_id": command.payment_id,
+        "job_id": command.job_id,
+        "merchant_id": command.merchant_id,
+    }
 
 
 class _Batch:

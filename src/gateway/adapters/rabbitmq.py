@@ -132,6 +132,15 @@ class RabbitBroker:
         arguments = self.topology.dead_letter_arguments()
         return await self._consume(self.topology.dead_letter_queue, arguments, handle, prefetch)
 
+    async def consume_webhooks(self, handle: Handle, prefetch: int) -> Consumer:
+        arguments = self.topology.webhook_queue_arguments()
+        return await self._consume(self.topology.webhook_queue, arguments, handle, prefetch)
+
+    async def confirming_channel(self) -> AbstractRobustChannel:
+        """A channel of its own with publisher confirms (for delayed webhook retries)."""
+        assert self._connection is not None, "connect() first"
+        return await self._connection.channel(publisher_confirms=True)
+
     async def _consume(
         self, name: str, arguments: dict[str, Any], handle: Handle, prefetch: int
     ) -> Consumer:

@@ -4,6 +4,10 @@
 `<prefix>.make-payment`. RabbitMQ 3.10 puts no limit on redeliveries, so the queue sets
 one (`x-delivery-limit`): a message nacked that often, or rejected, is dead-lettered
 (at least once) through `<prefix>.dlx` to `<prefix>.make-payment.dlq` instead of looping.
+
+`DeliverWebhook` goes to the quorum queue `<prefix>.webhooks`. A retry waits in
+`<prefix>.webhooks.retry.<attempt>` (declared when first used) until its per-message
+expiration dead-letters it back through `<prefix>` into `<prefix>.webhooks`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel
 
 MAKE_PAYMENT = "MakePayment"
+DELIVER_WEBHOOK = "DeliverWebhook"
+WEBHOOK_DELIVERY_LIMIT = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,25 @@ class Topology:
     def dead_letter_arguments(self) -> dict[str, Any]:
         return {"x-queue-type": "quorum"}
 
+    @property
+    def webhook_queue(self) -> str:
+        return f"{self.prefix}.webhooks"
+
+    def webhook_retry_queue(self, attempt: int) -> str:
+        """Where the message for attempt number `attempt` waits out its delay."""
+        return f"{self.prefix}.webhooks.retry.{attempt}"
+
+    def webhook_queue_arguments(self) -> dict[str, Any]:
+        # Past the limit a message is dropped: the webhooks sweep finds its delivery due.
+        return {"x-queue-type": "quorum", "x-delivery-limit": WEBHOOK_DELIVERY_LIMIT}
+
+    def webhook_retry_arguments(self) -> dict[str, Any]:
+        """Messages expire (per-message expiration: the delay) back into the webhooks queue."""
+        return {
+            "x-dead-letter-exchange": self.exchange,
+            "x-dead-letter-routing-key": DELIVER_WEBHOOK,
+        }
+
 
 async def declare(channel: AbstractRobustChannel, topology: Topology) -> AbstractExchange:
     """Declares (or finds, unchanged) every exchange, queue and binding; returns the
@@ -70,4 +95,8 @@ async def declare(channel: AbstractRobustChannel, topology: Topology) -> Abstrac
         topology.queue, durable=True, arguments=topology.queue_arguments()
     )
     await queue.bind(exchange, MAKE_PAYMENT)
+    webhooks = await channel.declare_queue(
+        topology.webhook_queue, durable=True, arguments=topology.webhook_queue_arguments()
+    )
+    await webhooks.bind(exchange, DELIVER_WEBHOOK)
     return exchange

@@ -17,6 +17,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.engine import RowMapping
 
 from gateway.adapters.orm import api_keys, card_data, idempotency_keys, jobs, merchants, payments
+from gateway.adapters.webhook_repository import record_events
 from gateway.application.ports import IdempotencyRecord
 from gateway.domain.card import CardScheme, CardSummary
 from gateway.domain.merchant import ApiKey, Merchant
@@ -136,6 +137,7 @@ class SqlPayments:
         return payment_from_row(row) if row else None
 
     async def save(self, payment: Payment) -> None:
+        await record_events(self._tx, payment)  # merchant events: in this same transaction
         changes = _payment_changes(payment)
         if (row := self._tx.pending(payments, payment.id)) is not None:
             row.update(changes)
@@ -153,6 +155,11 @@ class SqlJobs:
 
     async def get(self, job_id: str) -> Job | None:
         query = select(jobs).where(jobs.c.id == job_id)
+        row = (await self._tx.connection.execute(query)).mappings().first()
+        return job_from_row(row) if row else None
+
+    async def for_payment(self, payment_id: str) -> Job | None:
+        query = select(jobs).where(jobs.c.payment_id == payment_id)
         row = (await self._tx.connection.execute(query)).mappings().first()
         return job_from_row(row) if row else None
 

@@ -21,7 +21,8 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.adapters.orm import idempotency_keys, metadata
+from gateway.adapters.bank_outcomes import SqlBankCallbacks, SqlPendingPayments
+from gateway.adapters.orm import bank_callbacks, idempotency_keys, metadata
 from gateway.adapters.outbox import SqlOutbox
 from gateway.adapters.repository import (
     Row,
@@ -30,6 +31,11 @@ from gateway.adapters.repository import (
     SqlJobs,
     SqlMerchants,
     SqlPayments,
+)
+from gateway.adapters.webhook_repository import (
+    SqlDeliveries,
+    SqlMerchantEvents,
+    SqlWebhookEndpoints,
 )
 from gateway.application.ports import CommitConflict
 
@@ -74,6 +80,8 @@ class Transaction:
             except IntegrityError as error:
                 if table is idempotency_keys:
                     raise CommitConflict("idempotency key taken by another request") from error
+                if table is bank_callbacks:
+                    raise CommitConflict("bank event recorded by another request") from error
                 raise
 
     def release(self) -> None:
@@ -114,6 +122,26 @@ class SqlUnitOfWork:
     @property
     def merchants(self) -> SqlMerchants:
         return SqlMerchants(self._open())
+
+    @property
+    def pending_payments(self) -> SqlPendingPayments:
+        return SqlPendingPayments(self._open())
+
+    @property
+    def bank_callbacks(self) -> SqlBankCallbacks:
+        return SqlBankCallbacks(self._open())
+
+    @property
+    def webhook_endpoints(self) -> SqlWebhookEndpoints:
+        return SqlWebhookEndpoints(self._open())
+
+    @property
+    def events(self) -> SqlMerchantEvents:
+        return SqlMerchantEvents(self._open())
+
+    @property
+    def deliveries(self) -> SqlDeliveries:
+        return SqlDeliveries(self._open())
 
     async def __aenter__(self) -> Self:
         if self._tx is not None:

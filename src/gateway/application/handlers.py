@@ -8,16 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.application.bank import (
-    Authorized,
-    BankOutcome,
-    BankRequest,
-    Declined,
-    Pending,
-    Rejected,
-    Unavailable,
-    Unknown,
-)
+from gateway.application.bank import BankOutcome, BankRequest, Rejected
 from gateway.application.ports import (
     Bank,
     CardVault,
@@ -29,6 +20,7 @@ from gateway.application.ports import (
     KeyLocks,
     UnitOfWork,
 )
+from gateway.application.settlement import record_outcome
 from gateway.domain.card import Card
 from gateway.domain.commands import (
     MakePayment,
@@ -37,7 +29,7 @@ from gateway.domain.commands import (
     RequestPaymentError,
 )
 from gateway.domain.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, NotFound
-from gateway.domain.model import Job, JobError, Payment
+from gateway.domain.model import Job, Payment
 from gateway.domain.payment_request import PaymentRequest, parse_payment_request
 from gateway.domain.result import Err, Ok, Result
 from gateway.domain.value_objects import IdempotencyKey
@@ -125,21 +117,24 @@ class MakePaymentDeps:
     clock: Clock
     vault: CardVault
     bank: Bank
+    pending_timeout_s: float = 30.0
 
 
 async def make_payment(
     cmd: MakePayment, uow: UnitOfWork, *, deps: MakePaymentDeps
 ) -> Result[Payment, NotFound]:
-    """Safe to run twice: a final payment is returned as it is, without calling the bank."""
+    """Safe to run twice: a final payment, or one waiting for the bank's callback (the
+    bank answered `202`), is returned as it is, without calling the bank."""
     async with uow:
         payment = await uow.payments.get(cmd.payment_id)
         sealed = await uow.cards.get(cmd.payment_id)
+        waiting = sealed is None and await uow.pending_payments.get(cmd.payment_id) is not None
     if payment is None:
         return Err(NotFound("payment"))
-    if payment.is_final:
+    if payment.is_final or waiting:
         return Ok(payment)
     outcome = await _ask_bank(payment, sealed, deps)
-    return await _record(cmd, uow, outcome, deps.clock)
+    return await _record(cmd, uow, outcome, deps)
 
 
 async def _ask_bank(payment: Payment, sealed: bytes | None, deps: MakePaymentDeps) -> BankOutcome:
@@ -166,37 +161,18 @@ def _bank_request(payment: Payment, card: Card) -> BankRequest:
 
 
 async def _record(
-    cmd: MakePayment, uow: UnitOfWork, outcome: BankOutcome, clock: Clock
+    cmd: MakePayment, uow: UnitOfWork, outcome: BankOutcome, deps: MakePaymentDeps
 ) -> Result[Payment, NotFound]:
     async with uow:
         payment = await uow.payments.get(cmd.payment_id, for_update=True)
         job = await uow.jobs.get(cmd.job_id)
         if payment is None or job is None:
             return Err(NotFound("payment"))
-        if payment.is_final:  # another delivery of this message settled it first
+        if payment.is_final:  # another delivery, or the bank's callback, settled it first
             return Ok(payment)
-        now = clock.now()
-        match outcome:
-            case Authorized(code):
-                payment.authorize(code, now)
-                job.complete(now)
-            case Declined(code):
-                payment.decline(code, now)
-                job.complete(now)
-            case Rejected(message):
-                payment.fail("bank_rejected", now)
-                job.fail(JobError("bank_rejected", message), now)
-            case Unavailable(message):
-                payment.fail("bank_unavailable", now)
-                job.fail(JobError("bank_unavailable", message), now)
-            case Unknown():
-                message = "the bank has no record of this payment and its card data is gone"
-                payment.fail("bank_unavailable", now)
-                job.fail(JobError("bank_unavailable", message), now)
-            case Pending():
-                pass  # settled later by the bank's callback or a status lookup
-        await uow.payments.save(payment)
-        await uow.jobs.save(job)
-        await uow.cards.delete(cmd.payment_id)
+        now = deps.clock.now()
+        await record_outcome(
+            uow, payment, job, outcome, now, pending_timeout_s=deps.pending_timeout_s
+        )
         await uow.commit()
         return Ok(payment)

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Protocol, Self
 
 from gateway.application.bank import BankOutcome, BankRequest
+from gateway.application.webhook_ports import Deliveries, MerchantEvents, WebhookEndpoints
 from gateway.domain.card import Card
-from gateway.domain.commands import MakePayment
+from gateway.domain.commands import DeliverWebhook, MakePayment
 from gateway.domain.merchant import ApiKey, Merchant
 from gateway.domain.model import Job, Payment
 from gateway.domain.result import Result
@@ -99,6 +100,8 @@ class JobRepository(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
+    async def for_payment(self, payment_id: str) -> Job | None: ...
+
     async def save(self, job: Job) -> None: ...
 
 
@@ -111,13 +114,63 @@ class SealedCards(Protocol):
 
 
 class Outbox(Protocol):
-    def add(self, command: MakePayment) -> None: ...
+    def add(self, command: MakePayment | DeliverWebhook) -> None: ...
 
 
 class IdempotencyRecords(Protocol):
     async def get(self, merchant_id: str, key: str) -> IdempotencyRecord | None: ...
 
     def add(self, record: IdempotencyRecord) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPayment:
+    """A payment the bank answered `202` for: its status lookup is due at `next_lookup_at`."""
+
+    payment_id: str
+    job_id: str
+    merchant_id: str
+    pending_since: datetime
+    next_lookup_at: datetime
+    lookups: int = 0
+
+
+class PendingPayments(Protocol):
+    def add(self, pending: PendingPayment) -> None: ...
+
+    async def get(self, payment_id: str) -> PendingPayment | None: ...
+
+    async def reschedule(self, payment_id: str, next_lookup_at: datetime, lookups: int) -> None: ...
+
+    async def delete(self, payment_id: str) -> None: ...
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> Sequence[PendingPayment]:
+        """Up to `limit` rows due at `now`, earliest first, moved to `lease_until` so that no
+        other claimer takes them meanwhile (`FOR UPDATE SKIP LOCKED` where the database has
+        it). Takes effect with the commit."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BankCallbackRecord:
+    """The audit of one signature-valid callback; `outcome`: applied, duplicate or conflict."""
+
+    event_id: str
+    payment_id: str
+    type: str
+    outcome: str
+    received_at: datetime
+    signature_timestamp: datetime
+
+
+class BankCallbacks(Protocol):
+    async def get(self, event_id: str) -> BankCallbackRecord | None: ...
+
+    def add(self, record: BankCallbackRecord) -> None:
+        """At commit, an event id recorded before raises `CommitConflict`."""
+        ...
 
 
 class Merchants(Protocol):
@@ -156,6 +209,21 @@ class UnitOfWork(Protocol):
 
     @property
     def merchants(self) -> Merchants: ...
+
+    @property
+    def pending_payments(self) -> PendingPayments: ...
+
+    @property
+    def bank_callbacks(self) -> BankCallbacks: ...
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints: ...
+
+    @property
+    def events(self) -> MerchantEvents: ...
+
+    @property
+    def deliveries(self) -> Deliveries: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -16,6 +16,7 @@ from gateway.domain.result import Err, Ok, Result
 
 R = TypeVar("R", covariant=True)
 MAX_PAGE = 100
+MAX_ID = 64
 DEFAULT_PAGE = 20
 
 
@@ -119,12 +120,22 @@ class ListPayments(Query[Result[PaymentPage, ValidationFailed]]):
     reference: str | None = None
 
 
+def plausible_id(value: str) -> bool:
+    """Ids are short printable ASCII: anything else cannot exist and is not looked up
+    (PostgreSQL refuses a NUL in text outright)."""
+    return 1 <= len(value) <= MAX_ID and value.isascii() and value.isprintable()
+
+
 async def get_job(query: GetJob, *, views: Views) -> Result[JobView, NotFound]:
+    if not plausible_id(query.job_id):
+        return Err(NotFound("job"))
     view = await views.job(query.merchant_id, query.job_id)
     return Ok(view) if view else Err(NotFound("job"))
 
 
 async def get_payment(query: GetPayment, *, views: Views) -> Result[PaymentView, NotFound]:
+    if not plausible_id(query.payment_id):
+        return Err(NotFound("payment"))
     view = await views.payment(query.merchant_id, query.payment_id)
     return Ok(view) if view else Err(NotFound("payment"))
 
@@ -155,10 +166,14 @@ def parse_filter(query: ListPayments) -> Result[PaymentFilter, ValidationFailed]
         else:
             status = PaymentStatus(query.status)
     cursor = query.starting_after
-    if cursor is not None and not (cursor.startswith("pay_") and 4 < len(cursor) <= 64):
+    if cursor is not None and not (
+        cursor.startswith("pay_") and len(cursor) > 4 and plausible_id(cursor)
+    ):
         errors.append(FieldError("starting_after", "validation_error", "must be a payment id"))
-    if query.reference is not None and len(query.reference) > 50:
-        errors.append(FieldError("reference", "validation_error", "must be at most 50 characters"))
+    reference = query.reference
+    if reference is not None and (len(reference) > 50 or "\x00" in reference):
+        message = "must be at most 50 characters, without NUL"
+        errors.append(FieldError("reference", "validation_error", message))
     if errors:
         return Err(ValidationFailed(tuple(errors)))
     return Ok(PaymentFilter(limit, cursor, status, query.reference))

@@ -46,3 +46,17 @@ class InvalidTransition:
     entity: str
     current: str
     requested: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRejected:
+    """A signed request whose signature is missing, wrong or outside the time tolerance."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAlreadyFinal:
+    """The payment was settled before, with another outcome than the one now reported."""
+
+    status: str

@@ -46,6 +46,8 @@ class Metadata:
             key_ok = isinstance(key, str) and 1 <= len(key) <= MAX_METADATA_KEY
             if not key_ok or not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
                 return Err(FieldError(param, "metadata_invalid", message))
+            if "\x00" in key or "\x00" in value:  # text, not binary: C strings stop there
+                return Err(FieldError(param, "metadata_invalid", "must not contain NUL"))
         return Ok(cls(MappingProxyType(dict(raw))))
 
     @classmethod

@@ -1,4 +1,5 @@
-"""The `gateway` command line: dev, migrate, api, relay, worker, bank-simulator, merchants, keys."""
+"""The `gateway` command line: dev, migrate, api, relay, worker, webhooks, bank-simulator,
+merchants, keys."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--workers", type=int, default=1)
     sub.add_parser("relay", help="publish the outbox to RabbitMQ")
     sub.add_parser("worker", help="process payments from RabbitMQ against the bank")
+    sub.add_parser("webhooks", help="deliver merchant webhooks from RabbitMQ")
     bank = sub.add_parser("bank-simulator", help="the bank simulator over HTTP")
     bank.add_argument("--host", default="0.0.0.0")  # noqa: S104
     bank.add_argument("--port", type=int, default=8080)
@@ -68,6 +70,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return serve.relay(settings)
     if command == "worker":
         return serve.worker(settings)
+    if command == "webhooks":
+        return serve.webhooks(settings)
     if command == "migrate":
         return _run(admin.migrate, settings, require_current=False)
     action: str = args.action

@@ -4,6 +4,8 @@ Many messages are processed at once (prefetch = `GATEWAY_WORKER_CONCURRENCY`), s
 bank does not cap throughput. Each message is acked after its outcome is committed.
 SIGTERM stops consuming and lets in-flight payments finish for `GRACE_S`; what is left
 is returned to the queue. Dead-lettered messages fail their job (`processing_failed`).
+Alongside, it sweeps the payments the bank answered `202` for and whose callback is
+overdue: their status lookup settles them (any number of workers share the sweep).
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ async def run_worker(
         if not await unless_stopped(bootstrap.connect_broker(container), stop):
             return
         consumers = await bootstrap.start_consuming(container)
+        sweep = asyncio.create_task(
+            bootstrap.sweep_pending_payments(container, stop, _sweep_failed)
+        )
         _log.info("worker_started", prefetch=settings.worker_concurrency)
         while not stop.is_set():
             await _refresh_gauge(container)
             await sleep_unless(stop, GAUGE_INTERVAL_S)
         _log.info("worker_stopping", grace_s=grace_s)
-        await consumers.stop(grace_s)
+        await asyncio.gather(consumers.stop(grace_s), _stopped(sweep, grace_s))
         _log.info("worker_stopped")
 
 
@@ -50,6 +55,20 @@ async def _refresh_gauge(container: bootstrap.Container) -> None:
             await bootstrap.refresh_dead_letter_gauge(container)
     except Exception as error:
         _log.warning("dead_letter_gauge_failed", error=type(error).__name__)
+
+
+def _sweep_failed(error: Exception) -> None:
+    _log.warning("pending_sweep_failed", error=type(error).__name__)
+
+
+async def _stopped(task: asyncio.Task[None], grace_s: float) -> None:
+    """Lets a sweep in flight finish; past the grace it is cancelled (its rows are swept
+    again once their lease runs out)."""
+    done, _ = await asyncio.wait({task}, timeout=grace_s)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _resources(container: bootstrap.Container) -> contextlib.AbstractAsyncContextManager[None]:

@@ -8,21 +8,30 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
+import structlog
 from litestar import Litestar, Router
 from litestar.di import Provide
 
 from gateway import bootstrap
 from gateway.bootstrap import Container
+from gateway.entrypoints.http.allow import AllowEveryMethod
 from gateway.entrypoints.http.auth import SECURITY, principal_provider
+from gateway.entrypoints.http.bank_webhooks import BankWebhookController
+from gateway.entrypoints.http.events import EventController
+from gateway.entrypoints.http.forwarded import ForwardedHeaders
 from gateway.entrypoints.http.health import HealthController, Readiness
 from gateway.entrypoints.http.jobs import JobController
 from gateway.entrypoints.http.metrics import scrape_metrics
 from gateway.entrypoints.http.middleware import RequestContextMiddleware
+from gateway.entrypoints.http.nul_guard import refuse_nul
 from gateway.entrypoints.http.openapi import openapi_config
 from gateway.entrypoints.http.payments import PaymentController
 from gateway.entrypoints.http.problems import EXCEPTION_HANDLERS
+from gateway.entrypoints.http.webhook_endpoints import WebhookEndpointController
 
 RELAY_STOP_TIMEOUT_S = 10.0
+
+_log = structlog.get_logger("gateway.http")
 
 
 def create_app(container: Container, *, embedded_relay: bool = False) -> Litestar:
@@ -35,17 +44,25 @@ def create_app(container: Container, *, embedded_relay: bool = False) -> Litesta
     )
     api = Router(
         "/",
-        route_handlers=[PaymentController, JobController],
-        dependencies={"principal": principal_provider(container.authenticator())},
+        route_handlers=[
+            PaymentController,
+            JobController,
+            WebhookEndpointController,
+            EventController,
+        ],
+        dependencies={
+            "principal": principal_provider(container.authenticator(), container.request_limits())
+        },
         security=SECURITY,
     )
     app = Litestar(
-        route_handlers=[api, HealthController, scrape_metrics],
+        route_handlers=[api, HealthController, scrape_metrics, BankWebhookController],
         dependencies={
             "mediator": _constant(container.mediator()),
             "readiness": _constant(readiness),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=refuse_nul,  # the only before_request hook: a lower layer's would win
         lifespan=[partial(_lifespan, container=container, embedded_relay=embedded_relay)],
         openapi_config=openapi_config(),
         request_max_body_size=container.settings().max_body_bytes,
@@ -53,7 +70,11 @@ def create_app(container: Container, *, embedded_relay: bool = False) -> Litesta
     )
     # Outermost, around Litestar's own exception handling: route middleware would miss
     # the router's 404 and 405 answers (Litestar's OpenTelemetry plugin wraps it likewise).
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    # Forwarded headers first: the access log and the rate limits see the real client.
+    app.asgi_handler = ForwardedHeaders(
+        RequestContextMiddleware(AllowEveryMethod(app.asgi_handler, app)),
+        container.settings().trusted_proxies,
+    )
     return app
 
 
@@ -78,8 +99,16 @@ async def _lifespan(
             stop = asyncio.Event()
             relay = asyncio.create_task(bootstrap.in_process_relay(container).run(stop))
             stack.push_async_callback(_stopped, relay)
+            sweep = bootstrap.sweep_pending_payments(container, stop, _sweep_failed)
+            stack.push_async_callback(_stopped, asyncio.create_task(sweep))
+            webhooks = container.webhook_dispatcher().run(stop)  # retries when due
+            stack.push_async_callback(_stopped, asyncio.create_task(webhooks))
             stack.callback(stop.set)
         yield
+
+
+def _sweep_failed(error: Exception) -> None:
+    _log.warning("pending_sweep_failed", error=type(error).__name__)
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:

@@ -13,7 +13,9 @@ from litestar.di import Provide
 from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 
 from gateway.application.authentication import ApiKeyAuthenticator, Principal
+from gateway.application.rate_limit import RequestLimits
 from gateway.domain.result import Err, Ok
+from gateway.entrypoints.http import limits as http_limits
 from gateway.entrypoints.http.middleware import set_merchant
 from gateway.entrypoints.http.problems import unauthenticated
 
@@ -32,18 +34,34 @@ def bearer_token(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def principal_provider(authenticator: ApiKeyAuthenticator) -> Provide:
-    """A dependency named `principal`: the authenticated caller, or a 401 problem."""
+def principal_provider(
+    authenticator: ApiKeyAuthenticator, limits: RequestLimits | None = None
+) -> Provide:
+    """A dependency named `principal`: the authenticated caller, or a 401 problem; with
+    `limits`, a 429 for an address that failed too often or a merchant over its rate."""
+    checked = limits or RequestLimits()
 
     async def principal(request: Request[Any, Any, Any]) -> Principal:
-        token = bearer_token(request.headers.get("authorization"))
-        if token is None:
+        http_limits.refuse_blocked_address(checked, request.scope)
+        found = await _authenticate(authenticator, request)
+        if found is None:
+            http_limits.count_failure(checked, request.scope)
             raise unauthenticated()
-        match await authenticator.authenticate(token):
-            case Ok(found):
-                set_merchant(request.scope, found.merchant_id)
-                return found
-            case Err():
-                raise unauthenticated()
+        set_merchant(request.scope, found.merchant_id)
+        http_limits.refuse_busy_merchant(checked, found.merchant_id)
+        return found
 
     return Provide(principal)
+
+
+async def _authenticate(
+    authenticator: ApiKeyAuthenticator, request: Request[Any, Any, Any]
+) -> Principal | None:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        return None
+    match await authenticator.authenticate(token):
+        case Ok(found):
+            return found
+        case Err():
+            return None

@@ -16,6 +16,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from gateway.entrypoints.http import metrics
+from gateway.entrypoints.http.forwarded import client_host
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _STATE_REQUEST_ID = "request_id"
@@ -90,4 +91,5 @@ class RequestContextMiddleware:
             duration_ms=round(seconds * 1000, 2),
             request_id=request_id_of(scope),
             merchant_id=scope.get("state", {}).get(_STATE_MERCHANT_ID),
+            client=client_host(scope),
         )

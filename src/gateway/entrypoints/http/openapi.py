@@ -18,11 +18,12 @@ from litestar.openapi.spec import (
     Schema,
 )
 
+from gateway.domain.money import SUPPORTED_CURRENCIES
 from gateway.entrypoints.http.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from gateway.entrypoints.http.problems import PROBLEM_JSON, TITLES
 from gateway.entrypoints.http.schemas import Problem
 
-COMMON_CODES = ("authentication_required", "internal_error")
+COMMON_CODES = ("authentication_required", "rate_limited", "internal_error")
 
 
 def problem_responses(*codes: str) -> dict[int, ResponseSpec]:
@@ -41,6 +42,13 @@ def problem_responses(*codes: str) -> dict[int, ResponseSpec]:
     }
 
 
+def parameter_schema(openapi_type: OpenAPIType, **constraints: Any) -> dict[str, Any]:
+    """`schema_extra` for a parameter read as raw text (`str | None`): documents what the
+    gateway accepts instead of `oneOf [string, null]`; the gateway still validates the text
+    itself, with its own error codes."""
+    return {"one_of": None, "type": openapi_type, **constraints}
+
+
 def _string(description: str, **kwargs: Any) -> Schema:
     return Schema(type=OpenAPIType.STRING, description=description, **kwargs)
 
@@ -49,15 +57,25 @@ def _integer(description: str, **kwargs: Any) -> Schema:
     return Schema(type=OpenAPIType.INTEGER, description=description, **kwargs)
 
 
+def _optional(schema: Schema) -> Schema:
+    """`null` is the same as leaving the field out."""
+    assert isinstance(schema.type, OpenAPIType)
+    schema.type = [schema.type, OpenAPIType.NULL]
+    return schema
+
+
+# The request schemas admit everything the gateway accepts and say what they can: what no
+# JSON Schema can say (Luhn, expiry after today, the CVV length of the scheme, printable
+# text) is checked by the gateway, which answers `400` naming each field.
 _CARD = Schema(
     type=OpenAPIType.OBJECT,
     required=["number", "expiry_month", "expiry_year", "cvv"],
     properties={
         "number": _string("12-19 digits, Luhn-valid", pattern="^[0-9]{12,19}$"),
         "expiry_month": _integer("1-12", minimum=1, maximum=12),
-        "expiry_year": _integer("Four digits", minimum=1000, maximum=9999),
+        "expiry_year": _integer("Four digits; not in the past", minimum=1000, maximum=9999),
         "cvv": _string("4 digits for American Express, 3 otherwise", pattern="^[0-9]{3,4}$"),
-        "holder_name": _string("Optional", max_length=100),
+        "holder_name": _optional(_string("Printable text", max_length=100)),
     },
 )
 PAYMENT_REQUEST = Schema(
@@ -66,13 +84,19 @@ PAYMENT_REQUEST = Schema(
     description="Every invalid field is reported at once; unknown fields are ignored.",
     properties={
         "amount": _integer("Minor units of the currency", minimum=1, maximum=99_999_999_999),
-        "currency": _string("ISO 4217 alpha-3, upper case", pattern="^[A-Z]{3}$"),
+        "currency": _string(
+            "ISO 4217 alpha-3, upper case", enum=sorted(SUPPORTED_CURRENCIES), pattern="^[A-Z]{3}$"
+        ),
         "card": _CARD,
-        "reference": _string("Your own reference", max_length=50),
-        "metadata": Schema(
-            type=OpenAPIType.OBJECT,
-            description="At most 20 keys of at most 40 characters; string values of at most 500",
-            additional_properties=_string("", max_length=500),
+        "reference": _optional(_string("Your own reference", min_length=1, max_length=50)),
+        "metadata": _optional(
+            Schema(
+                type=OpenAPIType.OBJECT,
+                description="At most 20 keys of 1-40 characters; string values of at most 500",
+                max_properties=20,
+                property_names=_string("", min_length=1, max_length=40),
+                additional_properties=_string("", max_length=500),
+            )
         ),
     },
 )

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIType
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from gateway.application.authentication import Principal
 from gateway.application.mediator import Mediator
-from gateway.application.queries import DEFAULT_PAGE, GetPayment, ListPayments, PaymentPage
+from gateway.application.queries import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    GetPayment,
+    ListPayments,
+    PaymentPage,
+)
 from gateway.domain.commands import PaymentAccepted, RequestPayment
+from gateway.domain.model import PaymentStatus
 from gateway.domain.result import Err, Ok
 from gateway.entrypoints.http import problems
+from gateway.entrypoints.http.json_body import decode_json_body
 from gateway.entrypoints.http.openapi import (
     COMMON_CODES,
     RequestPaymentOperation,
+    parameter_schema,
     problem_responses,
 )
 from gateway.entrypoints.http.schemas import JobBody, PaymentBody, PaymentList
@@ -30,8 +38,16 @@ IdempotencyKeyHeader = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         description="Required: 1-255 printable ASCII characters, unique per payment.",
+        schema_extra=parameter_schema(
+            OpenAPIType.STRING, min_length=1, max_length=255, pattern="^[ -~]+$"
+        ),
     ),
 ]
+
+_LIMIT = parameter_schema(OpenAPIType.INTEGER, minimum=1, maximum=MAX_PAGE)
+_CURSOR = parameter_schema(OpenAPIType.STRING, pattern="^pay_[ -~]{1,60}$")
+_STATUS = parameter_schema(OpenAPIType.STRING, enum=[status.value for status in PaymentStatus])
+_REFERENCE = parameter_schema(OpenAPIType.STRING, max_length=50, pattern="^[^\\x00]*$")
 
 
 class PaymentController(Controller):
@@ -74,7 +90,7 @@ class PaymentController(Controller):
         if idempotency_key is None:
             detail = "send an Idempotency-Key header, unique per payment"
             raise problems.ApiProblem("idempotency_key_missing", detail)
-        body = _decode(await request.body())
+        body = decode_json_body(await request.body())
         command = RequestPayment(principal.merchant_id, idempotency_key, body)
         match await mediator.send(command):
             case Ok(accepted):
@@ -109,14 +125,22 @@ class PaymentController(Controller):
         self,
         mediator: NamedDependency[Mediator],
         principal: NamedDependency[Principal],
-        limit: Annotated[str | None, QueryParameter(description="1-100, default 20")] = None,
+        limit: Annotated[
+            str | None, QueryParameter(description="1-100, default 20", schema_extra=_LIMIT)
+        ] = None,
         starting_after: Annotated[
-            str | None, QueryParameter(description="A payment id: the page after it")
+            str | None,
+            QueryParameter(description="A payment id: the page after it", schema_extra=_CURSOR),
         ] = None,
         status: Annotated[
-            str | None, QueryParameter(description="pending, authorized, declined or failed")
+            str | None,
+            QueryParameter(
+                description="pending, authorized, declined or failed", schema_extra=_STATUS
+            ),
         ] = None,
-        reference: Annotated[str | None, QueryParameter(description="Your reference")] = None,
+        reference: Annotated[
+            str | None, QueryParameter(description="Your reference", schema_extra=_REFERENCE)
+        ] = None,
     ) -> PaymentList:
         query = ListPayments(principal.merchant_id, limit, starting_after, status, reference)
         match await mediator.ask(query):
@@ -125,26 +149,6 @@ class PaymentController(Controller):
                 return PaymentList(data, page.has_more, _next_link(query, page))
             case Err(error):
                 raise problems.from_error(error)
-
-
-def _decode(raw: bytes) -> object:
-    """JSON into plain Python values, whatever the Content-Type says."""
-    try:
-        return msgspec.json.decode(raw)
-    except RecursionError:
-        raise problems.ApiProblem("malformed_json", "the body is nested too deeply") from None
-    except msgspec.DecodeError:
-        pass
-    try:  # integers too large for msgspec still reach validation (`amount_invalid`)
-        value = json.loads(raw, parse_constant=_reject)
-        json.dumps(value, ensure_ascii=False).encode()  # lone surrogates: not text
-    except (ValueError, RecursionError):
-        raise problems.ApiProblem("malformed_json", "the body must be a JSON object") from None
-    return value
-
-
-def _reject(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")
 
 
 def _accepted(accepted: PaymentAccepted) -> Response[JobBody]:

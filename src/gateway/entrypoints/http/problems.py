@@ -16,6 +16,8 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway.domain.errors import (
     FieldError,
@@ -36,13 +38,19 @@ TITLES: Mapping[str, tuple[int, str]] = {
     "idempotency_key_missing": (400, "The Idempotency-Key header is missing"),
     "idempotency_key_invalid": (400, "The Idempotency-Key header is invalid"),
     "authentication_required": (401, "Authentication is required"),
+    "signature_invalid": (401, "The signature is missing, wrong or too old"),
     "not_found": (404, "The resource does not exist"),
     "method_not_allowed": (405, "The method is not allowed for this resource"),
     "idempotency_key_in_progress": (409, "A request with this Idempotency-Key is in progress"),
+    "payment_already_final": (409, "The payment is already final with another outcome"),
     "payload_too_large": (413, "The request body is too large"),
+    "rate_limited": (429, "Too many requests"),
     "idempotency_key_reused": (422, "The Idempotency-Key was used for another request"),
+    "url_invalid": (422, "The URL is not an absolute http or https URL"),
+    "url_not_allowed": (422, "The URL is not allowed as a webhook endpoint"),
     "internal_error": (500, "Internal server error"),
     "not_ready": (503, "The service is not ready"),
+    "service_unavailable": (503, "The service is temporarily unavailable"),
 }
 _BY_STATUS: Mapping[int, str] = {
     400: "validation_error",
@@ -163,9 +171,37 @@ def _framework_errors(exc: ValidationException) -> list[FieldError]:
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if _database_unavailable(exc):
+        _log.warning("database_unavailable", error=type(exc).__name__, path=request.scope["path"])
+        detail = "a service it depends on is not answering right now; retry after Retry-After"
+        problem = ApiProblem("service_unavailable", detail, headers={"Retry-After": "1"})
+        return render(request_id_of(request.scope), problem)
     _log.error("unhandled_exception", exc_info=exc, path=request.scope["path"])
     detail = "something went wrong on our side; the request id helps us find out what"
     return render(request_id_of(request.scope), ApiProblem("internal_error", detail))
+
+
+_UNAVAILABLE = (OperationalError, InterfaceError, InternalError, PoolTimeout, OSError, TimeoutError)
+# PostgreSQL: connection exception, insufficient resources, operator intervention (shutdown,
+# starting up)
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """The database is down, unreachable or dropped the connection mid-request: a
+    transient condition (503 and retry), not a bug (500)."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # the chain of causes, not forever
+        if cause is None:
+            return False
+        if isinstance(cause, _UNAVAILABLE):
+            return True
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if str(getattr(cause, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
