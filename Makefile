@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install services lint typecheck unit integration faults bench lock clean
+.PHONY: run test install services lint typecheck unit integration faults reliability bench bench-quick lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,8 @@ run: install
 
 ## make test: install, make sure PostgreSQL and RabbitMQ are up, lint, type-check, all tests
 test: install services lint typecheck
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not faults"
+	$(BIN)/pytest -q -m faults -p no:randomly
 
 services:
 	bash scripts/ensure-services.sh
@@ -40,8 +41,21 @@ unit: install
 integration: install services
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
 
+## make faults: the fault-injection suite, serially (a private RabbitMQ node on :5673)
+faults: install services
+	$(BIN)/pytest -q -m faults -p no:randomly
+
+## make reliability: the fault suite, then docs/reliability.md from its results
+reliability: install services
+	$(BIN)/pytest -q -m faults -p no:randomly; status=$$?; \
+	$(BIN)/python scripts/reliability.py && exit $$status
+
+## make bench: every scenario of bench/run.py at full size (see docs/performance.md); bench-quick: short
 bench: install services
 	$(BIN)/python bench/run.py
+
+bench-quick: install services
+	$(BIN)/python bench/run.py --quick
 
 ## make lock: re-resolve the pinned versions after changing dependencies in pyproject.toml
 lock:

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.rabbitmq",
     "tests.fixtures.processes",
+    "tests.fixtures.faults",
 ]
