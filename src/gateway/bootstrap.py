@@ -11,6 +11,7 @@ import httpx
 import structlog
 from dependency_injector import containers, providers
 from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.adapters import bank_http, observability
 from gateway.adapters.bank_simulator import create_simulator_app
@@ -28,6 +29,7 @@ from gateway.adapters.in_process import InProcessPublisher
 from gateway.adapters.locks import InProcessKeyLocks
 from gateway.adapters.migrations import is_current, migrate
 from gateway.adapters.outbox import SqlOutboxStore
+from gateway.adapters.postgres_intake import PostgresIntake
 from gateway.adapters.rabbitmq import RabbitBroker
 from gateway.adapters.rabbitmq_consumer import Consumer
 from gateway.adapters.rabbitmq_deliveries import DeadLetters, PaymentDeliveries
@@ -50,8 +52,9 @@ from gateway.application import (
 )
 from gateway.application import webhook_queries as wq
 from gateway.application.authentication import ApiKeyAuthenticator
+from gateway.application.intake import TransactionalIntake
 from gateway.application.mediator import CommandHandler, Mediator, QueryHandler
-from gateway.application.ports import Clock, UnitOfWorkFactory
+from gateway.application.ports import Clock, PaymentIntake, UnitOfWorkFactory
 from gateway.application.rate_limit import RequestLimits
 from gateway.application.relay import Relay
 from gateway.application.webhook_dispatcher import WebhookDispatcher
@@ -79,6 +82,13 @@ _log = structlog.get_logger("gateway.webhooks")
 def _write_lock(settings: Settings) -> asyncio.Lock | None:
     """SQLite takes one writer at a time: the coroutines of a process queue up for it."""
     return asyncio.Lock() if settings.is_sqlite else None
+
+
+def _intake(engine: AsyncEngine) -> PaymentIntake:
+    """PostgreSQL accepts a payment in one statement; SQLite through the unit of work."""
+    if engine.dialect.name == "postgresql":
+        return PostgresIntake(engine)
+    return TransactionalIntake()
 
 
 def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) -> httpx.AsyncClient:
@@ -193,6 +203,7 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Factory(SqlUnitOfWork, engine, write_lock)
     views = providers.Singleton(SqlViews, engine)
     outbox_store = providers.Singleton(SqlOutboxStore, engine, write_lock)
+    intake = providers.Singleton(_intake, engine)
 
     bank_simulator = providers.Singleton(lambda settings: bank_simulator_app(settings), settings)
     bank_client = providers.Singleton(_bank_client, settings, bank_simulator.provider)
@@ -238,7 +249,9 @@ class Container(containers.DeclarativeContainer):
         _mediator,
         uow.provider,
         views,
-        providers.Factory(handlers.RequestPaymentDeps, clock, ids, vault, fingerprinter, locks),
+        providers.Factory(
+            handlers.RequestPaymentDeps, clock, ids, vault, fingerprinter, locks, intake
+        ),
         providers.Factory(
             handlers.MakePaymentDeps,
             clock,
@@ -315,6 +328,8 @@ async def lifespan(container: Container) -> AsyncIterator[None]:
     finally:
         await container.bank_client().aclose()
         await container.webhook_client().aclose()
+        if isinstance(intake := container.intake(), PostgresIntake):
+            await intake.close()
         await container.engine().dispose()
 
 

@@ -36,7 +36,7 @@ class SqlOutbox:
 
     def add(self, command: MakePayment | DeliverWebhook) -> None:
         message_id = _ids.new("msg")
-        payload = _payload(command)
+        payload = outbox_payload(command)
         row = {
             "id": message_id,
             "kind": type(command).__name__,
@@ -47,7 +47,7 @@ class SqlOutbox:
         self._tx.buffer(outbox, message_id, row)
 
 
-def _payload(command: MakePayment | DeliverWebhook) -> dict[str, str]:
+def outbox_payload(command: MakePayment | DeliverWebhook) -> dict[str, str]:
     if isinstance(command, DeliverWebhook):
         return {"delivery_id": command.delivery_id, "attempt": str(command.attempt)}
     return {

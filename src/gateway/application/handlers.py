@@ -6,9 +6,10 @@ each message a fresh unit of work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.application.bank import BankOutcome, BankRequest, Rejected
+from gateway.application.intake import TransactionalIntake
 from gateway.application.ports import (
     Bank,
     CardVault,
@@ -18,6 +19,8 @@ from gateway.application.ports import (
     IdempotencyRecord,
     IdGenerator,
     KeyLocks,
+    NewPayment,
+    PaymentIntake,
     UnitOfWork,
 )
 from gateway.application.settlement import record_outcome
@@ -42,6 +45,7 @@ class RequestPaymentDeps:
     vault: CardVault
     fingerprints: Fingerprinter
     locks: KeyLocks
+    intake: PaymentIntake = field(default_factory=TransactionalIntake)
 
 
 async def request_payment(
@@ -61,16 +65,14 @@ async def request_payment(
     async with deps.locks.hold(f"{cmd.merchant_id}:{key.value}") as held:
         if not held:
             return Err(IdempotencyKeyInProgress())
-        async with uow:
-            previous = await uow.idempotency.get(cmd.merchant_id, key.value)
-            if previous is not None:
-                return _replay(previous, fingerprint)
-            job = _accept(uow, cmd.merchant_id, key, fingerprint, request, deps)
-            try:
-                await uow.commit()
-            except CommitConflict:
-                return Err(IdempotencyKeyInProgress())
-            return Ok(PaymentAccepted(job, replayed=False))
+        new = _new_payment(cmd.merchant_id, key, fingerprint, request, deps)
+        try:
+            previous = await deps.intake.accept(new, uow)
+        except CommitConflict:
+            return Err(IdempotencyKeyInProgress())
+        if previous is not None:
+            return _replay(previous, fingerprint)
+        return Ok(PaymentAccepted(new.job, replayed=False))
 
 
 def _replay(
@@ -82,14 +84,13 @@ def _replay(
     return Ok(PaymentAccepted(job, replayed=True))
 
 
-def _accept(
-    uow: UnitOfWork,
+def _new_payment(
     merchant_id: str,
     key: IdempotencyKey,
     fingerprint: str,
     request: PaymentRequest,
     deps: RequestPaymentDeps,
-) -> Job:
+) -> NewPayment:
     now = deps.clock.now()
     payment = Payment(
         id=deps.ids.new("pay"),
@@ -102,14 +103,13 @@ def _accept(
         updated_at=now,
     )
     job = Job(deps.ids.new("job"), merchant_id, payment.id, now)
-    uow.payments.add(payment)
-    uow.jobs.add(job)
-    uow.cards.add(payment.id, deps.vault.seal(payment.id, request.card))
-    uow.outbox.add(MakePayment(payment.id, job.id, merchant_id))
-    uow.idempotency.add(
-        IdempotencyRecord(merchant_id, key.value, fingerprint, job.id, payment.id, now)
+    return NewPayment(
+        payment=payment,
+        job=job,
+        sealed_card=deps.vault.seal(payment.id, request.card),
+        command=MakePayment(payment.id, job.id, merchant_id),
+        idempotency=IdempotencyRecord(merchant_id, key.value, fingerprint, job.id, payment.id, now),
     )
-    return job
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,26 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewPayment:
+    """Everything one accepted payment writes: all of it, or nothing."""
+
+    payment: Payment
+    job: Job
+    sealed_card: bytes
+    command: MakePayment
+    idempotency: IdempotencyRecord
+
+
+class PaymentIntake(Protocol):
+    async def accept(self, new: NewPayment, uow: UnitOfWork) -> IdempotencyRecord | None:
+        """Stores `new` atomically, unless its merchant used its idempotency key before:
+        then stores nothing and returns that earlier record. `uow` is this command's unit
+        of work, for implementations that write through it. Raises `CommitConflict` when
+        a concurrent request took the key and the outcome cannot be told yet."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxMessage:
     id: str
     kind: str

@@ -1,0 +1,179 @@
+"""Accepting a payment: the one-statement intake on PostgreSQL and the unit-of-work intake
+(SQLite and PostgreSQL) keep the same contract on real databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.adapters.orm import card_data, idempotency_keys, jobs, outbox, payments
+from gateway.adapters.postgres_intake import PostgresIntake
+from gateway.adapters.unit_of_work import SqlUnitOfWork
+from gateway.application.intake import TransactionalIntake
+from gateway.application.ports import CommitConflict, IdempotencyRecord, NewPayment, PaymentIntake
+from gateway.domain.commands import MakePayment
+from gateway.domain.merchant import Merchant
+from tests.fixtures.database import a_job, a_payment, stored_merchant
+
+TABLES = (payments, jobs, card_data, outbox, idempotency_keys)
+
+
+@dataclass
+class Case:
+    engine: AsyncEngine
+    intake: PaymentIntake
+    merchant: Merchant
+
+
+CASES = {
+    "sqlite-unit-of-work": ("sqlite_engine", False),
+    "postgres-unit-of-work": ("pg_engine", False),
+    "postgres-one-statement": ("pg_engine", True),
+}
+
+
+@pytest.fixture(params=list(CASES))
+def case_engine(request: pytest.FixtureRequest) -> tuple[AsyncEngine, bool]:
+    engine_fixture, one_statement = CASES[request.param]
+    engine: AsyncEngine = request.getfixturevalue(engine_fixture)
+    return engine, one_statement
+
+
+@pytest.fixture
+async def case(case_engine: tuple[AsyncEngine, bool]) -> AsyncIterator[Case]:
+    engine, one_statement = case_engine
+    merchant = await stored_merchant(engine)
+    if not one_statement:
+        yield Case(engine, TransactionalIntake(), merchant)
+        return
+    intake = PostgresIntake(engine, pool_size=4)
+    yield Case(engine, intake, merchant)
+    await intake.close()
+
+
+@pytest.fixture
+async def postgres(pg_engine: AsyncEngine) -> AsyncIterator[Case]:
+    intake = PostgresIntake(pg_engine, pool_size=4)
+    yield Case(pg_engine, intake, await stored_merchant(pg_engine))
+    await intake.close()
+
+
+def a_new_payment(merchant: Merchant, key: str = "key-1", fingerprint: str = "fp") -> NewPayment:
+    payment = a_payment(merchant.id, reference="order-1", metadata={"b": "2", "a": "1"})
+    job = a_job(payment)
+    record = IdempotencyRecord(
+        merchant.id, key, fingerprint, job.id, payment.id, payment.created_at
+    )
+    command = MakePayment(payment.id, job.id, merchant.id)
+    return NewPayment(payment, job, b"\x00sealed\xff", command, record)
+
+
+async def counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        return {
+            table.name: int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+            for table in TABLES
+        }
+
+
+async def test_accept_stores_the_five_rows_as_the_repositories_read_them(
+    case: Case,
+) -> None:
+    engine, intake, merchant = case.engine, case.intake, case.merchant
+    new = a_new_payment(merchant)
+
+    assert await intake.accept(new, SqlUnitOfWork(engine)) is None
+
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.payments.get(new.payment.id) == new.payment
+        assert await uow.jobs.get(new.job.id) == new.job
+        assert await uow.cards.get(new.payment.id) == new.sealed_card
+        assert await uow.idempotency.get(merchant.id, "key-1") == new.idempotency
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(outbox))).mappings().one()
+    assert row["kind"] == "MakePayment"
+    assert row["sent_at"] is None
+    assert dict(row["payload"]) == {
+        "payment_id": new.payment.id,
+        "job_id": new.job.id,
+        "merchant_id": merchant.id,
+    }
+    assert await counts(engine) == dict.fromkeys((table.name for table in TABLES), 1)
+
+
+async def test_a_used_key_returns_the_first_record_and_writes_nothing(
+    case: Case,
+) -> None:
+    engine, intake, merchant = case.engine, case.intake, case.merchant
+    first = a_new_payment(merchant, fingerprint="first")
+    second = a_new_payment(merchant, fingerprint="second")
+    await intake.accept(first, SqlUnitOfWork(engine))
+
+    previous = await intake.accept(second, SqlUnitOfWork(engine))
+
+    assert previous == first.idempotency
+    assert await counts(engine) == dict.fromkeys((table.name for table in TABLES), 1)
+
+
+async def test_the_same_key_for_another_merchant_is_another_payment(
+    case: Case,
+) -> None:
+    engine, intake, merchant = case.engine, case.intake, case.merchant
+    other = await stored_merchant(engine)
+    assert await intake.accept(a_new_payment(merchant), SqlUnitOfWork(engine)) is None
+    assert await intake.accept(a_new_payment(other), SqlUnitOfWork(engine)) is None
+    assert (await counts(engine))["payments"] == 2
+
+
+async def test_concurrent_requests_with_one_key_store_one_payment(
+    case: Case,
+) -> None:
+    engine, intake, merchant = case.engine, case.intake, case.merchant
+    news = [a_new_payment(merchant) for _ in range(20)]
+
+    async def accept(new: NewPayment) -> IdempotencyRecord | str | None:
+        try:
+            return await intake.accept(new, SqlUnitOfWork(engine))
+        except CommitConflict:
+            return "conflict"
+
+    outcomes = await asyncio.gather(*(accept(new) for new in news))
+
+    assert outcomes.count(None) == 1
+    winner = news[outcomes.index(None)]
+    assert all(o == winner.idempotency or o == "conflict" for o in outcomes if o is not None)
+    assert await counts(engine) == dict.fromkeys((table.name for table in TABLES), 1)
+
+
+async def test_postgres_intake_retries_on_a_fresh_connection_after_the_server_dropped_them(
+    postgres: Case,
+) -> None:
+    engine, intake, merchant = postgres.engine, postgres.intake, postgres.merchant
+    assert isinstance(intake, PostgresIntake)
+    await intake.accept(a_new_payment(merchant, key="warm-up"), SqlUnitOfWork(engine))
+    pool = intake._pool  # its connections only: other tests share the database
+    assert pool is not None
+    async with pool.acquire() as connection:
+        pid = connection.get_server_pid()
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.1)
+
+    assert await intake.accept(a_new_payment(merchant, key="after"), SqlUnitOfWork(engine)) is None
+    assert (await counts(engine))["payments"] == 2
+
+
+async def test_postgres_intake_trying_again_after_a_lost_answer_is_not_a_replay(
+    postgres: Case,
+) -> None:
+    engine, intake, merchant = postgres.engine, postgres.intake, postgres.merchant
+    new = a_new_payment(merchant)
+    await intake.accept(new, SqlUnitOfWork(engine))
+
+    assert await intake.accept(new, SqlUnitOfWork(engine)) is None
+    assert (await counts(engine))["payments"] == 1
