@@ -58,7 +58,7 @@ from gateway.application.ports import Clock, PaymentIntake, UnitOfWorkFactory
 from gateway.application.rate_limit import RequestLimits
 from gateway.application.relay import Relay
 from gateway.application.webhook_dispatcher import WebhookDispatcher
-from gateway.config import PREFIX, ConfigError, Settings, read_card_key
+from gateway.config import PREFIX, ConfigError, Settings, bank_webhook_url, read_card_key
 from gateway.domain.commands import (
     AbandonPayment,
     CreateApiKey,
@@ -77,6 +77,7 @@ from gateway.domain.commands import (
 from gateway.domain.retry_schedule import RetrySchedule
 
 _log = structlog.get_logger("gateway.webhooks")
+_bank_log = structlog.get_logger("gateway.bank_simulator")
 
 
 def _write_lock(settings: Settings) -> asyncio.Lock | None:
@@ -95,13 +96,6 @@ def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) ->
     if settings.bank_url is not None:
         return bank_http.http_client(settings.bank_url, settings.bank_timeout_s)
     return bank_http.in_process_client(simulator())
-
-
-def bank_secrets(settings: Settings) -> tuple[str, ...]:
-    """`GATEWAY_BANK_WEBHOOK_SECRET`, comma-separated during a rotation: any one verifies
-    a callback; the first is the current one (the bank simulator signs with it)."""
-    raw = settings.bank_webhook_secret or ""
-    return tuple(secret for part in raw.split(",") if (secret := part.strip()))
 
 
 def _mediator(
@@ -263,7 +257,7 @@ class Container(containers.DeclarativeContainer):
         providers.Factory(
             bank_callbacks.BankCallbackDeps,
             clock,
-            providers.Callable(bank_secrets, settings),
+            settings.provided.bank_webhook_secrets,
             tolerance_s=settings.provided.webhook_tolerance_s,
         ),
         providers.Factory(
@@ -334,12 +328,17 @@ async def lifespan(container: Container) -> AsyncIterator[None]:
 
 
 def bank_simulator_app(settings: Settings) -> Litestar:
-    """The bank simulator as its own service (`gateway bank-simulator`)."""
-    secrets = bank_secrets(settings)
+    """The bank simulator, as its own service (`gateway bank-simulator`) or in process.
+    It signs its callbacks with the current bank secret; without one it sends none."""
+    url = bank_webhook_url(settings)
+    if url is None:
+        _bank_log.warning("bank_callbacks_off", reason=f"{PREFIX}BANK_WEBHOOK_SECRET is not set")
+    else:
+        _bank_log.info("bank_callbacks_on", url=url)
     return create_simulator_app(
         latency_ms=settings.bank_latency_ms,
-        webhook_url=settings.bank_webhook_url,
-        webhook_secret=secrets[0] if secrets else None,
+        webhook_url=url,
+        webhook_secret=settings.bank_webhook_secrets[0] if url else None,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 PREFIX = "GATEWAY_"
 _DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+GATEWAY_PORT = 8000  # where `gateway api` and `gateway dev` listen unless told otherwise
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,13 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def bank_webhook_secrets(self) -> tuple[str, ...]:
+        """`GATEWAY_BANK_WEBHOOK_SECRET`, comma-separated during a rotation: any one verifies
+        a callback; the first is the current one (the bank simulator signs with it)."""
+        raw = self.bank_webhook_secret or ""
+        return tuple(secret for part in raw.split(",") if (secret := part.strip()))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         source = os.environ if env is None else env
@@ -63,11 +71,13 @@ class Settings:
             bank_latency_ms=r.integer("BANK_LATENCY_MS", d.bank_latency_ms, 0, 600_000),
             bank_timeout_s=r.number("BANK_TIMEOUT_S", d.bank_timeout_s, 0.01, 120),
             bank_attempts=r.integer("BANK_ATTEMPTS", d.bank_attempts, 1, 20),
-            bank_pending_timeout_s=r.number("BANK_PENDING_TIMEOUT_S", 30.0, 0.1, 9e4),
+            bank_pending_timeout_s=r.number(
+                "BANK_PENDING_TIMEOUT_S", d.bank_pending_timeout_s, 0.1, 9e4
+            ),
             bank_webhook_secret=r.text("BANK_WEBHOOK_SECRET"),
             bank_webhook_url=r.optional_url("BANK_WEBHOOK_URL", ("http", "https")),
             webhook_tolerance_s=r.integer("WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s, 1, 86400),
-            webhook_allow_internal=r.boolean("WEBHOOK_ALLOW_INTERNAL", False),
+            webhook_allow_internal=r.boolean("WEBHOOK_ALLOW_INTERNAL", d.webhook_allow_internal),
             webhook_retry_schedule=r.schedule("WEBHOOK_RETRY_SCHEDULE"),
             card_key=r.key("CARD_KEY"),
             card_key_file=Path(r.text("CARD_KEY_FILE") or d.card_key_file),
@@ -79,8 +89,28 @@ class Settings:
             rate_limit_burst=r.integer("RATE_LIMIT_BURST", d.rate_limit_burst, 1, 10_000_000),
             auth_failure_limit=r.integer("AUTH_FAILURE_LIMIT", d.auth_failure_limit, 0, 1_000_000),
             worker_concurrency=r.integer("WORKER_CONCURRENCY", d.worker_concurrency, 1, 10_000),
-            log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_level=r.choice("LOG_LEVEL", d.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
         )  # fmt: skip
+
+
+def check_bank_callbacks(settings: Settings) -> None:
+    """A bank callback URL needs a secret to sign with: unsigned, every callback would be
+    refused with `401`."""
+    if settings.bank_webhook_url is not None and not settings.bank_webhook_secrets:
+        raise ConfigError(
+            f"{PREFIX}BANK_WEBHOOK_SECRET must be set when {PREFIX}BANK_WEBHOOK_URL is:"
+            " the bank signs its callbacks with it"
+        )
+
+
+def bank_webhook_url(settings: Settings, gateway_port: int = GATEWAY_PORT) -> str | None:
+    """Where the bank simulator posts its signed callbacks: `GATEWAY_BANK_WEBHOOK_URL`, by
+    default the gateway's own `/webhooks/bank` on `gateway_port`; None without a bank
+    secret (no callbacks: pending payments settle by the status lookup)."""
+    check_bank_callbacks(settings)
+    if not settings.bank_webhook_secrets:
+        return None
+    return settings.bank_webhook_url or f"http://127.0.0.1:{gateway_port}/webhooks/bank"
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,3 +94,16 @@ def test_bad_configuration_stops_start_up_with_one_line_naming_the_variable(
         "gateway: GATEWAY_DATABASE_URL must be a URL starting with"
         " sqlite+aiosqlite:// or postgresql+asyncpg://"
     ]
+
+
+def test_a_bank_callback_url_without_a_secret_stops_start_up_with_one_line(
+    processes: Processes,
+) -> None:
+    env = {"GATEWAY_BANK_WEBHOOK_URL": "http://127.0.0.1:8000/webhooks/bank"}
+    result = processes.run("bank-simulator", "--port", str(free_port()), env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gateway: GATEWAY_BANK_WEBHOOK_SECRET must be set when GATEWAY_BANK_WEBHOOK_URL is:"
+        " the bank signs its callbacks with it"
+    ]

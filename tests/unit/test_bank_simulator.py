@@ -335,7 +335,9 @@ async def test_silent_pending_card_never_calls_back_but_the_lookup_answers_autho
 
 
 async def test_shutdown_cancels_callbacks_still_waiting() -> None:
-    app = create_simulator_app(latency_ms=0, webhook_url="http://127.0.0.1:9", webhook_delay_s=30)
+    app = create_simulator_app(
+        latency_ms=0, webhook_url="http://127.0.0.1:9", webhook_secret=SECRET, webhook_delay_s=30
+    )
     began = time.perf_counter()
     async with started(app) as client:
         await pay(client, "key-1", charge("4000000000003006"))

@@ -43,6 +43,10 @@ def create_simulator_app(
     hang_s: float = 30.0,
     webhook_backoff_s: float = 0.5,
 ) -> Litestar:
+    """`webhook_url`: where the pending cards' callbacks go, signed with `webhook_secret`
+    (required with it: an unsigned callback would only be refused); None: no callbacks."""
+    if webhook_url is not None and not webhook_secret:
+        raise ValueError("the bank simulator needs a webhook secret to sign its callbacks")
     callbacks = Callbacks(
         url=webhook_url, secret=webhook_secret, delay_s=webhook_delay_s, backoff_s=webhook_backoff_s
     )

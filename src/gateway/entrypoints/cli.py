@@ -13,7 +13,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from gateway import bootstrap
-from gateway.config import ConfigError, Settings, read_card_key
+from gateway.config import (
+    GATEWAY_PORT,
+    ConfigError,
+    Settings,
+    bank_webhook_url,
+    check_bank_callbacks,
+    read_card_key,
+)
 from gateway.domain.commands import CreateApiKey, CreateMerchant, IssuedKey, RevokeApiKey
 from gateway.domain.result import Err, Ok
 from gateway.entrypoints import admin, serve
@@ -25,11 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="everything in one process on embedded defaults")
     dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--port", type=int, default=GATEWAY_PORT)
     sub.add_parser("migrate", help="bring the database schema up to date")
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server in a container
-    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--port", type=int, default=GATEWAY_PORT)
     api.add_argument("--workers", type=int, default=1)
     sub.add_parser("relay", help="publish the outbox to RabbitMQ")
     sub.add_parser("worker", help="process payments from RabbitMQ against the bank")
@@ -62,6 +69,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.command
     if command == "dev":
         return serve.dev(_dev_settings(settings, args.port), args.host, args.port)
+    check_bank_callbacks(settings)
     if command == "api":
         return serve.api(settings, args.host, args.port, args.workers)
     if command == "bank-simulator":
@@ -85,14 +93,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dev_settings(settings: Settings, port: int) -> Settings:
-    """`gateway dev`: a card key file and a bank secret of its own, internal webhooks allowed."""
+    """`gateway dev`: a card key file and a bank secret of its own (its in-process bank
+    posts to its own `/webhooks/bank` on `port`), internal webhooks allowed."""
     read_card_key(settings, create=True)
-    return dataclasses.replace(
+    signed = dataclasses.replace(
         settings,
-        bank_webhook_secret=settings.bank_webhook_secret or secrets.token_hex(24),
-        bank_webhook_url=settings.bank_webhook_url or f"http://127.0.0.1:{port}/webhooks/bank",
+        bank_webhook_secret=(
+            settings.bank_webhook_secret if settings.bank_webhook_secrets else secrets.token_hex(24)
+        ),
         webhook_allow_internal=True,
     )
+    return dataclasses.replace(signed, bank_webhook_url=bank_webhook_url(signed, port))
 
 
 Action = Callable[[bootstrap.Container], Coroutine[Any, Any, None]]
