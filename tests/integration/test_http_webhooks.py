@@ -109,12 +109,29 @@ async def test_a_body_that_is_not_json_answers_400_malformed_json(gateway: Gatew
 
 
 @pytest.mark.parametrize(
-    "url", ["hooks.example.com/x", "ftp://127.0.0.1/", "https://", "/relative", "not a url"]
+    "url",
+    [
+        *("hooks.example.com/x", "ftp://127.0.0.1/", "https://", "/relative", "not a url", ""),
+        *(123, 1.5, True, ["https://hooks.example.com"], {"href": "https://hooks.example.com"}),
+    ],
 )
 async def test_anything_but_an_absolute_http_url_answers_422_url_invalid(
-    gateway: Gateway, url: str
+    gateway: Gateway, url: Any
 ) -> None:
     assert_problem(await create(gateway, {"url": url}), 422, "url_invalid")
+
+
+async def test_a_url_that_is_not_one_is_listed_as_url_invalid_beside_other_errors(
+    gateway: Gateway,
+) -> None:
+    problem = assert_problem(
+        await create(gateway, {"url": 123, "events": [1]}), 400, "validation_error"
+    )
+
+    assert [(error["param"], error["code"]) for error in problem["errors"]] == [
+        ("url", "url_invalid"),
+        ("events[0]", "validation_error"),
+    ]
 
 
 @pytest.mark.parametrize(

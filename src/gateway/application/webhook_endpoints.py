@@ -19,12 +19,15 @@ from gateway.domain.commands import (
 from gateway.domain.errors import FieldError, NotFound, ValidationFailed
 from gateway.domain.result import Err, Ok, Result
 from gateway.domain.webhook_url import (
+    UrlInvalid,
     UrlNotAllowed,
     WebhookUrl,
     address_allowed,
     parse_url,
 )
 from gateway.domain.webhooks import ROTATION_OVERLAP, EventType, PlainSecret, WebhookEndpoint
+
+URL_INVALID = "url_invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +41,37 @@ class WebhookEndpointDeps:
 
 @dataclass(frozen=True, slots=True)
 class EndpointRequest:
-    url: str
+    url: WebhookUrl
     events: tuple[EventType, ...]
 
 
-def parse_endpoint_request(body: object) -> Result[EndpointRequest, ValidationFailed]:
-    """Every invalid field at once; the URL's own rules come after (`422`)."""
+def parse_endpoint_request(body: object) -> Result[EndpointRequest, ValidationFailed | UrlInvalid]:
+    """Every invalid field at once (`400`); when the URL is the only one, and it is there
+    but not an absolute http(s) URL (whatever its JSON type), it is `422 url_invalid`."""
     if not isinstance(body, dict):
         error = FieldError("body", "validation_error", "must be a JSON object")
         return Err(ValidationFailed((error,)))
     errors: list[FieldError] = []
-    url = body.get("url")
-    if url is None:
-        errors.append(FieldError("url", "field_required", "url is required"))
-    elif not isinstance(url, str):
-        errors.append(FieldError("url", "validation_error", "must be a string"))
+    url = _url(body.get("url"), errors)
     raw_events = body.get("events")
     events = tuple(EventType) if raw_events is None else _events(raw_events, errors)
-    if errors or not isinstance(url, str):
+    if len(errors) == 1 and errors[0].code == URL_INVALID:
+        return Err(UrlInvalid(errors[0].message))
+    if errors or url is None:
         return Err(ValidationFailed(tuple(errors)))
     return Ok(EndpointRequest(url, events))
+
+
+def _url(raw: object, errors: list[FieldError]) -> WebhookUrl | None:
+    if raw is None:
+        errors.append(FieldError("url", "field_required", "url is required"))
+        return None
+    match parse_url(raw if isinstance(raw, str) else ""):
+        case Err(invalid):
+            errors.append(FieldError("url", URL_INVALID, invalid.message))
+            return None
+        case Ok(url):
+            return url
 
 
 def _events(raw: object, errors: list[FieldError]) -> tuple[EventType, ...]:
@@ -75,13 +89,8 @@ def _events(raw: object, errors: list[FieldError]) -> tuple[EventType, ...]:
 
 
 async def check_url(
-    raw: str, resolver: Resolver, *, allow_internal: bool
-) -> Result[WebhookUrl, CreateWebhookEndpointError]:
-    match parse_url(raw):
-        case Err(invalid):
-            return Err(invalid)
-        case Ok(url):
-            pass
+    url: WebhookUrl, resolver: Resolver, *, allow_internal: bool
+) -> Result[WebhookUrl, UrlNotAllowed]:
     if allow_internal:
         return Ok(url)
     if not url.is_https:

@@ -74,7 +74,9 @@ _ENDPOINT_REQUEST = Schema(
     properties={
         "url": Schema(
             type=OpenAPIType.STRING,
-            description="https, resolving to public addresses only (422 otherwise)",
+            description="An absolute https URL resolving to public addresses only: anything"
+            " that is not an absolute http(s) URL (whatever its JSON type) is 422 url_invalid;"
+            " http or an internal address is 422 url_not_allowed",
         ),
         "events": Schema(
             type=[OpenAPIType.ARRAY, OpenAPIType.NULL],
