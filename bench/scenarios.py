@@ -174,7 +174,9 @@ async def embedded(cfg: Config) -> dict[str, object]:
     """`gateway dev` (SQLite, in-process delivery and bank), as `make run` starts it."""
     workdir = cfg.workdir / "embedded"
     workdir.mkdir(parents=True, exist_ok=True)
-    with stack.stack(workdir, {"GATEWAY_LOG_LEVEL": "INFO"}) as group:
+    with stack.stack(
+        workdir, {"GATEWAY_LOG_LEVEL": "INFO", "GATEWAY_RATE_LIMIT_PER_S": "0"}
+    ) as group:
         port = stack.free_port()
         dev = group.gateway("dev", "dev", "--port", str(port))
         dev.wait_ready(f"http://127.0.0.1:{port}/health/ready")

@@ -23,12 +23,16 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_PAIRS = tuple(high + low for high in CROCKFORD for low in CROCKFORD)  # 10 bits → 2 chars
+
+
 def encode(value: int) -> str:
-    chars = []
-    for _ in range(ENCODED_LENGTH):
-        value, digit = divmod(value, 32)
-        chars.append(CROCKFORD[digit])
-    return "".join(reversed(chars))
+    """The last 130 bits of `value` as 26 Crockford characters, ten bits at a time."""
+    pairs = []
+    for _ in range(ENCODED_LENGTH // 2):
+        pairs.append(_PAIRS[value & 0x3FF])
+        value >>= 10
+    return "".join(reversed(pairs))
 
 
 class TimeOrderedIds:

@@ -82,6 +82,11 @@ class _Statement:
         ]
         # Built once from the table definitions; every value is a numbered parameter.
         self.sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM taken"  # noqa: S608
+        self.json_positions = tuple(
+            position
+            for position, (table, name) in enumerate(self.columns)
+            if isinstance(table.c[name].type, JsonText)
+        )
 
     def _insert(self, table: Table, source: str | None) -> str:
         names = [column.name for column in table.columns]
@@ -95,13 +100,12 @@ class _Statement:
         return head + f"SELECT {', '.join(values)} FROM {source}"  # noqa: S608
 
     def arguments(self, rows: Mapping[Table, Mapping[str, Any]]) -> list[Any]:
-        return [_bind(rows[table][name]) for table, name in self.columns]
-
-
-def _bind(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
-    return value
+        values = [rows[table][name] for table, name in self.columns]
+        for position in self.json_positions:
+            values[position] = json.dumps(
+                dict(values[position]), separators=(",", ":"), sort_keys=True
+            )
+        return values
 
 
 _ACCEPT = _Statement()

@@ -12,6 +12,7 @@ rate limits, absolute URLs) sees the real client.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -68,9 +69,15 @@ class ForwardedHeaders:
     def __init__(self, app: ASGIApp, trusted: Sequence[Network]) -> None:
         self.app = app
         self.trusted = tuple(trusted)
+        # Peers are few (the load balancers) and parsing an address costs more than the
+        # rest of this layer: remember the answer per peer.
+        self._trusted_peer = functools.lru_cache(maxsize=4096)(self._is_trusted)
+
+    def _is_trusted(self, host: str) -> bool:
+        return bool(self.trusted) and is_trusted(host, self.trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and is_trusted(client_host(scope), self.trusted):
+        if scope["type"] == ScopeType.HTTP and self._trusted_peer(client_host(scope)):
             peer = client_host(scope)
             hops = _header(scope, b"x-forwarded-for")
             scope["client"] = (forwarded_client(peer, hops, self.trusted), 0)

@@ -35,7 +35,8 @@ def decode_json_body(raw: bytes) -> object:
         value = json.loads(
             raw.decode("utf-8"), object_pairs_hook=_object, parse_constant=_reject_constant
         )
-        json.dumps(value, ensure_ascii=False).encode()  # lone surrogates: not text
+        if b"\\u" in raw:  # only an escape can make a lone surrogate: look for one
+            json.dumps(value, ensure_ascii=False).encode()  # lone surrogates: not text
     except RecursionError:
         raise ApiProblem("malformed_json", "the body is nested too deeply") from None
     except _DuplicateKey:
