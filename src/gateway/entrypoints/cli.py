@@ -25,6 +25,7 @@ from gateway.domain.commands import CreateApiKey, CreateMerchant, IssuedKey, Rev
 from gateway.domain.result import Err, Ok
 from gateway.entrypoints import admin, serve
 from gateway.entrypoints.admin import Refused
+from gateway.entrypoints.logging import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,6 +111,9 @@ Action = Callable[[bootstrap.Container], Coroutine[Any, Any, None]]
 
 
 def _run(action: Action, settings: Settings, *, require_current: bool = True) -> int:
+    """An admin command: its answer on stdout (JSON); only errors are logged, on stderr
+    (the migration's progress and the processes' start-up notes are not its business)."""
+    configure_logging("ERROR", stream=sys.stderr)
     if settings.is_sqlite:  # embedded defaults: the card key file is made like the schema
         read_card_key(settings, create=True)
 
