@@ -1,5 +1,6 @@
 """The production topology as real processes: `gateway migrate`, `bank-simulator`, `api`,
-`relay` and `worker` on PostgreSQL and RabbitMQ, driven over HTTP like a merchant would.
+`relay` and `worker` on PostgreSQL and RabbitMQ, driven over HTTP like a merchant would;
+for the pending cards the bank simulator posts its signed callbacks to the api process.
 
 Each stack has its own database, queue prefix, ports and card key, so this file runs in
 the parallel suite. The bank simulator's `GET /ledger` is the oracle for what was charged.
@@ -19,7 +20,7 @@ import pytest
 
 from gateway.adapters.rabbitmq_topology import Topology
 from tests.fixtures.database import drop_pg_database, new_pg_database
-from tests.fixtures.faults import Stack, payment_body, start_python, wait_for_log
+from tests.fixtures.faults import Stack, connected, payment_body, start_python, wait_for_log
 from tests.fixtures.processes import Processes, free_port, wait_until_ready
 from tests.fixtures.rabbitmq import AMQP_URL, TcpProxy, delete_topology
 
@@ -35,6 +36,18 @@ DECLINES = {
 }
 FAILING, DROPPED, HANGING = "4000000000000119", "4000000000003022", "4000000000003030"
 WORKER_ENV = {"GATEWAY_BANK_TIMEOUT_S": "1", "GATEWAY_BANK_ATTEMPTS": "3"}
+# The bank answers `202` for these; card → (status, decline_code, whether it calls back).
+PENDING = {
+    "4000000000003006": ("authorized", None, True),
+    "4000000000003014": ("declined", "do_not_honor", True),
+    "4000000000003048": ("authorized", None, False),  # settled by the status lookup
+}
+PENDING_TIMEOUT_S = 3
+EVENT_TYPES = {  # payment status → the merchant event that settled it
+    "authorized": "payment.authorized",
+    "declined": "payment.declined",
+    "failed": "payment.failed",
+}
 
 
 @pytest.fixture
@@ -92,6 +105,8 @@ async def test_the_production_processes_honour_the_contract(stack: Stack) -> Non
         cards = [*AUTHORIZED, *DECLINES, FAILING, DROPPED, HANGING]
         finals = await asyncio.gather(*(settled(client, number) for number in cards))
         outcomes = dict(zip(cards, finals, strict=True))
+        events = {n: await events_of(client, p) for n, (_, p, _) in outcomes.items()}
+        failed_ids = await event_ids_of_type(client, "payment.failed")
         await check_replay_and_reuse(client)
         job, payment, _ = outcomes[AUTHORIZED[0]]
         async with stack.client(other_key) as other:
@@ -118,6 +133,9 @@ async def test_the_production_processes_honour_the_contract(stack: Stack) -> Non
         "failed",
     )
     assert seconds < 30
+    for number, (_, payment, _) in outcomes.items():  # one merchant event per settled payment
+        assert [event["type"] for event in events[number]] == [EVENT_TYPES[payment["status"]]]
+    assert failed_ids == [events[FAILING][0]["id"]]
     ledger = await stack.ledger()
     for number in (DROPPED, HANGING):
         job, payment, _ = outcomes[number]
@@ -125,6 +143,56 @@ async def test_the_production_processes_honour_the_contract(stack: Stack) -> Non
         assert ledger[payment["id"]]["outcome"] == "authorized"
         assert ledger[payment["id"]]["calls"] >= 1
     assert ledger[outcomes[DROPPED][1]["id"]]["calls"] == 1  # settled by the status lookup
+
+
+async def events_of(client: httpx.AsyncClient, payment: Any) -> list[Any]:
+    """The merchant's events for `payment`; each carries the payment as it is now."""
+    answer = await client.get("/events", params={"payment_id": payment["id"]})
+    assert answer.status_code == 200, answer.text
+    events: list[Any] = answer.json()["data"]
+    assert all(event["data"] == payment for event in events)
+    return events
+
+
+async def event_ids_of_type(client: httpx.AsyncClient, event_type: str) -> list[str]:
+    answer = await client.get("/events", params={"type": event_type, "limit": "100"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["has_more"] is False
+    return [event["id"] for event in answer.json()["data"]]
+
+
+async def test_pending_cards_settle_by_the_banks_signed_callback_or_the_status_lookup(
+    stack: Stack,
+) -> None:
+    stack.processes.env |= {
+        "GATEWAY_BANK_WEBHOOK_SECRET": "e2e-bank-secret",
+        "GATEWAY_BANK_WEBHOOK_URL": f"{stack.api_url}/webhooks/bank",  # the api process
+    }
+    stack.up(GATEWAY_BANK_PENDING_TIMEOUT_S=str(PENDING_TIMEOUT_S))
+    async with stack.client() as client:
+        finals = await asyncio.gather(*(settled(client, number) for number in PENDING))
+        outcomes = dict(zip(PENDING, finals, strict=True))
+        events = {n: await events_of(client, p) for n, (_, p, _) in outcomes.items()}
+    ledger = await stack.ledger()
+    async with connected(stack.database) as connection:
+        rows = await connection.fetch("SELECT payment_id, type, outcome FROM bank_callbacks")
+    callbacks = {row["payment_id"]: (row["type"], row["outcome"]) for row in rows}
+
+    for number, (status, decline_code, calls_back) in PENDING.items():
+        job, payment, seconds = outcomes[number]
+        assert (job["status"], job["error"]) == ("completed", None), number
+        assert (payment["status"], payment["decline_code"]) == (status, decline_code), number
+        assert bool(payment["authorization_code"]) is (status == "authorized"), number
+        assert [e["type"] for e in events[number]] == [EVENT_TYPES[status]], number
+        charge = ledger[payment["id"]]  # exactly one charge: one call, one outcome
+        assert (charge["calls"], charge["outcome"]) == (1, status), number
+        if calls_back:  # recorded and applied: the callback settled it, not the lookup
+            assert callbacks[payment["id"]] == (EVENT_TYPES[status], "applied"), number
+        else:
+            assert payment["id"] not in callbacks
+            assert seconds >= PENDING_TIMEOUT_S
+    assert len(callbacks) == 2
+    assert len(ledger) == len(PENDING)
 
 
 async def check_replay_and_reuse(client: httpx.AsyncClient) -> None:
