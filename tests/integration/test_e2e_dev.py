@@ -1,7 +1,9 @@
-"""`gateway dev` as a real process: a merchant takes a payment over a socket."""
+"""`gateway dev` as a real process: a merchant takes payments over a socket, the pending
+cards included (its in-process bank calls back to its own `/webhooks/bank`)."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -12,6 +14,13 @@ from tests.fixtures.processes import Processes, free_port
 
 CARD = "4242424242424242"
 CVV = "987"
+# The bank answers `202` for these; card → (status, decline_code, whether it calls back).
+PENDING = {
+    "4000000000003006": ("authorized", None, True),
+    "4000000000003014": ("declined", "do_not_honor", True),
+    "4000000000003048": ("authorized", None, False),  # settled by the status lookup
+}
+PENDING_TIMEOUT_S = 3
 
 
 def _payment(number: str = CARD) -> dict[str, object]:
@@ -65,6 +74,60 @@ def test_dev_takes_a_payment_end_to_end_and_keeps_no_card_data(processes: Proces
         "select count(*) from card_data"
     )
     assert rows.fetchone() == (0,)
+
+
+def test_dev_settles_pending_cards_by_its_banks_callback_or_the_status_lookup(
+    processes: Processes,
+) -> None:
+    port = free_port()
+    env = {"GATEWAY_BANK_PENDING_TIMEOUT_S": str(PENDING_TIMEOUT_S)}
+    dev = processes.start(
+        "dev", "dev", "--port", str(port), env=env, ready=f"http://127.0.0.1:{port}/health/ready"
+    )
+    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
+    assert key is not None, dev.output()
+
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key.group()}"}
+    ) as client:
+        started = time.monotonic()
+        locations = {}
+        for number in PENDING:
+            headers = {"Idempotency-Key": f"order-{number}"}
+            accepted = client.post("/payments", json=_payment(number), headers=headers)
+            assert accepted.status_code == 202, accepted.text
+            locations[number] = accepted.headers["location"]
+        jobs = {n: _wait_final(client, location, timeout=20) for n, location in locations.items()}
+        seconds = time.monotonic() - started
+        payments = {
+            n: client.get(f"/payments/{job['payment_id']}").json() for n, job in jobs.items()
+        }
+        events = {
+            n: client.get("/events", params={"payment_id": payment["id"]}).json()["data"]
+            for n, payment in payments.items()
+        }
+    callbacks = {
+        payment_id: (kind, outcome)
+        for payment_id, kind, outcome in sqlite3.connect(processes.workdir / "gateway.db").execute(
+            "select payment_id, type, outcome from bank_callbacks"
+        )
+    }
+
+    for number, (status, decline_code, calls_back) in PENDING.items():
+        payment = payments[number]
+        assert jobs[number]["status"] == "completed", number
+        assert (payment["status"], payment["decline_code"]) == (status, decline_code), number
+        event_type = f"payment.{status}"
+        assert [(e["type"], e["data"]) for e in events[number]] == [(event_type, payment)], number
+        if calls_back:  # recorded and applied: the callback settled it, not the lookup
+            assert callbacks[payment["id"]] == (event_type, "applied"), number
+        else:
+            assert payment["id"] not in callbacks
+    assert len(callbacks) == 2
+    assert seconds >= PENDING_TIMEOUT_S  # 3048 waited for the timeout
+    requests = [json.loads(line) for line in dev.output().splitlines() if line.startswith("{")]
+    callback_statuses = [r["status"] for r in requests if r.get("path") == "/webhooks/bank"]
+    assert callback_statuses == [200, 200]  # signed with the secret dev generated
 
 
 def test_cli_commands_work_on_an_empty_database_in_any_order(processes: Processes) -> None:
