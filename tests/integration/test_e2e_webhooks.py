@@ -1,35 +1,24 @@
 """Merchant webhooks end to end, with a real receiver that is down for its first three
-attempts: embedded (`gateway dev`'s topology) and production (PostgreSQL, RabbitMQ, the
-relay, the worker and the webhooks process)."""
+attempts: embedded (`gateway dev`'s topology) and production (real `gateway api`, `relay`,
+`worker`, `bank-simulator` and `webhooks` processes on PostgreSQL and RabbitMQ)."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import os
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Row, select
 
-from gateway import bootstrap
-from gateway.adapters.orm import webhook_deliveries
 from gateway.adapters.rabbitmq_topology import Topology
-from gateway.application.webhook_queries import AttemptView, ListDeliveryAttempts, ListEvents
-from gateway.config import Settings
-from gateway.domain.commands import CreateMerchant, CreateWebhookEndpoint, RequestPayment
-from gateway.domain.result import Ok
-from gateway.entrypoints.relay import run_relay
-from gateway.entrypoints.webhooks import run_webhooks
-from gateway.entrypoints.worker import run_worker
-from tests.fixtures.database import drop_pg_database, new_pg_database, pg_database_url
-from tests.fixtures.rabbitmq import AMQP_URL
+from tests.fixtures.database import drop_pg_database, new_pg_database
+from tests.fixtures.faults import Stack, connected, wait_for_log
+from tests.fixtures.processes import Processes
+from tests.fixtures.rabbitmq import AMQP_URL, delete_topology
 from tests.integration.http_gateway import running_gateway
-from tests.integration.webhook_receiver import Delivery, Receiver, running_receiver
+from tests.integration.webhook_receiver import Delivery, running_receiver
 
 SCHEDULE = (0.2, 0.2, 0.2, 0.2)
 CARD = {"number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "123"}
@@ -54,8 +43,9 @@ def assert_one_logical_delivery(received: list[Delivery], payment_id: str) -> st
     return str(event_id)
 
 
-def assert_attempt_log(attempts: Sequence[AttemptView | dict[str, Any]], event_id: str) -> None:
-    rows = [a if isinstance(a, dict) else dataclasses.asdict(a) for a in attempts]
+def assert_attempt_log(rows: Sequence[dict[str, Any]], event_id: str) -> None:
+    """`GET /webhook-endpoints/{id}/deliveries`: four attempts of the event, the last one
+    delivered (nothing scheduled after it)."""
     assert sorted((r["attempt"], r["status_code"]) for r in rows) == [
         (1, 500),
         (2, 500),
@@ -96,80 +86,52 @@ async def test_embedded_a_receiver_down_three_times_gets_the_event_once_afterwar
     assert events[0]["data"] == payment
 
 
+WEBHOOK_ENV = {  # the api checks URLs at registration, `gateway webhooks` at delivery
+    "GATEWAY_WEBHOOK_ALLOW_INTERNAL": "true",
+    "GATEWAY_WEBHOOK_RETRY_SCHEDULE": ",".join(str(delay) for delay in SCHEDULE),
+}
+
+
 @pytest.fixture
-async def production(topology: Topology) -> AsyncIterator[Settings]:
-    database = await new_pg_database()
-    settings = Settings(
-        database_url=pg_database_url(database),
-        broker_url=AMQP_URL,
-        queue_prefix=topology.prefix,
-        card_key=os.urandom(32),
-        bank_latency_ms=0,
-        webhook_allow_internal=True,
-        webhook_retry_schedule=SCHEDULE,
-    )
-    container = bootstrap.build(settings)
-    await bootstrap.migrate_database(container)
-    await container.engine().dispose()
-    yield settings
-    await drop_pg_database(database)
-
-
-@asynccontextmanager
-async def processes(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(run_relay(settings, stop)),
-        asyncio.create_task(run_worker(settings, stop, grace_s=2)),
-        asyncio.create_task(run_webhooks(settings, stop, grace_s=2)),
-    ]
+def stack(processes: Processes) -> Iterator[Stack]:
+    database = asyncio.run(new_pg_database())
+    stack = Stack(processes, database, AMQP_URL)
+    processes.env.update(WEBHOOK_ENV)
     try:
-        yield
+        yield stack
     finally:
-        stop.set()
-        async with asyncio.timeout(15):
-            await asyncio.gather(*tasks)
+        stack.stop()
+        asyncio.run(drop_pg_database(database))
+        asyncio.run(delete_topology(Topology(stack.prefix)))
 
 
-async def request_payment(container: bootstrap.Container, receiver: Receiver) -> tuple[str, str]:
-    """As the API process would: a merchant, its endpoint and a payment."""
-    mediator = container.mediator()
-    merchant = await mediator.send(CreateMerchant("Acme"))
-    created = await mediator.send(
-        CreateWebhookEndpoint(merchant.merchant_id, {"url": receiver.url})
-    )
-    assert isinstance(created, Ok)
-    receiver.secret = created.value.secret.value
-    body = {"amount": 1050, "currency": "GBP", "card": CARD}
-    accepted = await mediator.send(RequestPayment(merchant.merchant_id, "order-1", body))
-    assert isinstance(accepted, Ok)
-    return merchant.merchant_id, accepted.value.job.payment_id
-
-
+@pytest.mark.e2e
 async def test_production_a_receiver_down_three_times_gets_the_event_once_afterwards(
-    production: Settings,
+    stack: Stack,
 ) -> None:
-    api = bootstrap.build(production)
-    try:
-        async with running_receiver(failures=3) as receiver, processes(production):
-            merchant_id, payment_id = await request_payment(api, receiver)
-            received = await receiver.wait_for(4, timeout_s=30)
-            await asyncio.sleep(1.0)
-        assert len(receiver.received) == 4
-        event_id = assert_one_logical_delivery(received, payment_id)
-        mediator = api.mediator()
-        events = await mediator.ask(ListEvents(merchant_id))
-        assert isinstance(events, Ok)
-        assert [event.id for event in events.value.data] == [event_id]
-        (delivery,) = await deliveries(api)
-        assert (delivery.status, delivery.attempts) == ("delivered", 4)
-        log = await mediator.ask(ListDeliveryAttempts(merchant_id, delivery.endpoint_id))
-        assert isinstance(log, Ok)
-        assert_attempt_log(list(log.value.data), event_id)
-    finally:
-        await api.engine().dispose()
+    stack.up(bank_latency_ms=0)
+    webhooks = stack.processes.start("webhooks", "webhooks")
+    wait_for_log(webhooks, "webhooks_started")
+    async with running_receiver(failures=3) as receiver, stack.client() as client:
+        answer = await client.post("/webhook-endpoints", json={"url": receiver.url})
+        assert answer.status_code == 201, answer.text
+        endpoint = answer.json()
+        receiver.secret = endpoint["secret"]
+        body = {"amount": 1050, "currency": "GBP", "card": CARD}
+        accepted = await client.post("/payments", json=body, headers={"Idempotency-Key": "o-1"})
+        assert accepted.status_code == 202, accepted.text
 
+        received = await receiver.wait_for(4, timeout_s=30)
+        await asyncio.sleep(1.0)  # nothing more arrives: one logical delivery
+        payment = (await client.get(f"/payments/{accepted.json()['payment_id']}")).json()
+        log = (await client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()
+        events = (await client.get("/events")).json()["data"]
+    async with connected(stack.database) as connection:
+        deliveries = await connection.fetch("SELECT status, attempts FROM webhook_deliveries")
 
-async def deliveries(container: bootstrap.Container) -> list[Row[Any]]:
-    async with container.engine().connect() as connection:
-        return list((await connection.execute(select(webhook_deliveries))).all())
+    assert len(receiver.received) == 4
+    event_id = assert_one_logical_delivery(received, payment["id"])
+    assert_attempt_log(log["data"], event_id)
+    assert [event["id"] for event in events] == [event_id]
+    assert events[0]["data"] == payment
+    assert [(row["status"], row["attempts"]) for row in deliveries] == [("delivered", 4)]
