@@ -77,7 +77,6 @@ from gateway.domain.commands import (
 from gateway.domain.retry_schedule import RetrySchedule
 
 _log = structlog.get_logger("gateway.webhooks")
-_bank_log = structlog.get_logger("gateway.bank_simulator")
 
 
 def _write_lock(settings: Settings) -> asyncio.Lock | None:
@@ -331,10 +330,6 @@ def bank_simulator_app(settings: Settings) -> Litestar:
     """The bank simulator, as its own service (`gateway bank-simulator`) or in process.
     It signs its callbacks with the current bank secret; without one it sends none."""
     url = bank_webhook_url(settings)
-    if url is None:
-        _bank_log.warning("bank_callbacks_off", reason=f"{PREFIX}BANK_WEBHOOK_SECRET is not set")
-    else:
-        _bank_log.info("bank_callbacks_on", url=url)
     return create_simulator_app(
         latency_ms=settings.bank_latency_ms,
         webhook_url=url,

@@ -66,6 +66,7 @@ def create_simulator_app(
 
     return Litestar(
         [authorize, payment_status, ledger],
+        on_startup=[callbacks.announce],
         on_shutdown=[callbacks.close],
         openapi_config=None,
         logging_config=None,

@@ -57,6 +57,13 @@ class Callbacks:
         self._attempts = attempts
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def announce(self) -> None:
+        """One line when the simulator starts: where its callbacks go, or that it sends none."""
+        if self._url is None or self._secret is None:
+            _log.warning("bank_callbacks_off", reason="no webhook secret to sign them with")
+        else:
+            _log.info("bank_callbacks_on", url=self._url)
+
     def settle_later(self, entry: Entry, final: Answer) -> None:
         """After the delay, `entry` is settled with `final` and the receiver is told."""
         task = asyncio.create_task(self._settle(entry, final))
