@@ -8,17 +8,21 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import aio_pika
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import func, select
 
 from gateway import bootstrap
+from gateway.adapters.orm import outbox
 from gateway.adapters.rabbitmq_topology import MAKE_PAYMENT, Topology
 from gateway.application.queries import GetJob, GetPayment, JobView
 from gateway.config import Settings
 from gateway.domain.commands import AbandonPayment, CreateMerchant, MakePayment, RequestPayment
 from gateway.domain.result import Ok
+from gateway.entrypoints import relay
 from gateway.entrypoints.relay import run_relay
 from gateway.entrypoints.worker import run_worker
 from tests.fixtures.database import drop_pg_database, new_pg_database, pg_database_url
@@ -241,3 +245,23 @@ async def test_abandoning_twice_fails_the_payment_once(
     assert second.value.status == "failed"
     assert (failed.status, failed.error_code) == ("failed", "processing_failed")
     assert await job(api, merchant_id, accepted.id) == failed
+
+
+async def test_the_relay_purges_sent_outbox_rows_once_they_are_old_enough(
+    settings: Settings, api: bootstrap.Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay, "PURGE_INTERVAL_S", 0.2)
+    monkeypatch.setattr(relay, "PURGE_SENT_AFTER", timedelta(0))
+    jobs = await request_payments(api, 3)
+    merchant_id = await merchant_of(api, jobs[0].payment_id)
+
+    async def outbox_rows() -> int:
+        async with api.engine().connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(outbox)) or 0)
+
+    assert await outbox_rows() == 3
+    async with running(settings):
+        await wait_for_jobs(api, merchant_id, jobs, timeout_s=20)
+        async with asyncio.timeout(10):
+            while await outbox_rows():  # noqa: ASYNC110 (polling the database)
+                await asyncio.sleep(0.1)

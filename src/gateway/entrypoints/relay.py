@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 import structlog
 
@@ -17,6 +18,8 @@ from gateway.config import Settings
 from gateway.entrypoints.signals import sleep_unless, stop_on_signals, unless_stopped
 
 GAUGE_INTERVAL_S = 5.0
+PURGE_INTERVAL_S = 60.0
+PURGE_SENT_AFTER = timedelta(hours=1)
 
 _log = structlog.get_logger("gateway.relay")
 
@@ -33,8 +36,9 @@ async def run_relay(settings: Settings, stop: asyncio.Event | None = None) -> No
         relay = bootstrap.broker_relay(container, _log_backoff)
         _log.info("relay_started")
         gauges = asyncio.create_task(_refresh_gauges(container, stop))
+        purge = asyncio.create_task(_purge_sent(container, stop))
         await relay.run(stop)
-        await gauges
+        await asyncio.gather(gauges, purge)
         _log.info("relay_stopped", published=relay.published)
 
 
@@ -49,3 +53,19 @@ async def _refresh_gauges(container: bootstrap.Container, stop: asyncio.Event) -
         except Exception as error:
             _log.warning("outbox_gauges_failed", error=type(error).__name__)
         await sleep_unless(stop, GAUGE_INTERVAL_S)
+
+
+async def _purge_sent(container: bootstrap.Container, stop: asyncio.Event) -> None:
+    """Sent rows are kept an hour (to look into a recent delivery), then deleted: the
+    outbox would otherwise grow by a row per payment and webhook attempt forever."""
+    while True:
+        await sleep_unless(stop, PURGE_INTERVAL_S)
+        if stop.is_set():
+            return
+        try:
+            purged = await container.outbox_store().purge_sent(PURGE_SENT_AFTER)
+        except Exception as error:
+            _log.warning("outbox_purge_failed", error=type(error).__name__)
+            continue
+        if purged:
+            _log.info("outbox_purged", rows=purged)
