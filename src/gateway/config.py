@@ -45,7 +45,7 @@ class Settings:
     rate_limit_per_s: float = 100.0
     rate_limit_burst: int = 200
     auth_failure_limit: int = 20
-    worker_concurrency: int = 256
+    worker_concurrency: int = 512
     log_level: str = "INFO"
 
     @property
