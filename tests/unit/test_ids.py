@@ -6,9 +6,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.adapters.clock import SystemClock
-from gateway.adapters.ids import CROCKFORD, TimeOrderedIds
+from gateway.adapters.ids import CROCKFORD, TimeOrderedIds, id_at
 
 ID = re.compile(r"^pay_[0-9A-HJKMNP-TV-Z]{26}$")
 
@@ -73,3 +75,19 @@ def test_the_system_clock_is_aware_utc_now() -> None:
     assert now.tzinfo is not None
     assert now.utcoffset() == timedelta(0)
     assert before <= now <= datetime.now(UTC)
+
+
+@given(
+    made_ms=st.integers(0, 2**48 - 1),
+    cutoff_ms=st.integers(0, 2**48 - 1),
+    random_part=st.integers(0, 2**80 - 1),
+)
+def test_id_at_separates_the_ids_made_before_a_moment_from_the_later_ones(
+    made_ms: int, cutoff_ms: int, random_part: int
+) -> None:
+    made = TimeOrderedIds(lambda: made_ms, lambda _bits: random_part).new("msg")
+    cutoff = datetime.fromtimestamp(cutoff_ms / 1000, UTC)
+    bound = id_at("msg", cutoff)
+
+    assert len(bound) == len(made)
+    assert (made < bound) == (made_ms < int(cutoff.timestamp() * 1000))

@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ENCODED_LENGTH = 26
@@ -62,3 +63,9 @@ class TimeOrderedIds:
         if self._last_random < _MAX_RANDOM:
             return self._last_ms, self._last_random + 1
         return self._last_ms + 1, self._random(_RANDOM_BITS)
+
+
+def id_at(prefix: str, moment: datetime) -> str:
+    """The smallest id of `prefix` made at `moment`: every id made before sorts below it."""
+    ms = min(max(0, int(moment.timestamp() * 1000)), _MAX_TIME)
+    return f"{prefix}_{encode(ms << _RANDOM_BITS)}"

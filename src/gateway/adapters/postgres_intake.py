@@ -37,7 +37,7 @@ from gateway.adapters.orm import (
     outbox,
     payments,
 )
-from gateway.adapters.outbox import outbox_payload
+from gateway.adapters.outbox import MESSAGE_PREFIX, outbox_payload
 from gateway.adapters.repository import job_row, payment_row
 from gateway.application.ports import IdempotencyRecord, NewPayment, UnitOfWork
 
@@ -166,7 +166,7 @@ class PostgresIntake:
             jobs: job_row(new.job),
             card_data: {"payment_id": new.payment.id, "sealed": new.sealed_card, "created_at": now},
             outbox: {
-                "id": self._ids.new("msg"),
+                "id": self._ids.new(MESSAGE_PREFIX),
                 "kind": type(new.command).__name__,
                 "payload": outbox_payload(new.command),
                 "created_at": now,
