@@ -46,6 +46,7 @@ class Settings:
     rate_limit_burst: int = 200
     auth_failure_limit: int = 20
     worker_concurrency: int = 512
+    metrics_port: int | None = None
     log_level: str = "INFO"
 
     @property
@@ -89,6 +90,7 @@ class Settings:
             rate_limit_burst=r.integer("RATE_LIMIT_BURST", d.rate_limit_burst, 1, 10_000_000),
             auth_failure_limit=r.integer("AUTH_FAILURE_LIMIT", d.auth_failure_limit, 0, 1_000_000),
             worker_concurrency=r.integer("WORKER_CONCURRENCY", d.worker_concurrency, 1, 10_000),
+            metrics_port=r.optional_integer("METRICS_PORT", 1, 65_535),
             log_level=r.choice("LOG_LEVEL", d.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
         )  # fmt: skip
 
@@ -143,6 +145,9 @@ class _Reader:
         if not raw.lstrip("-").isdigit() or not low <= int(raw) <= high:
             raise self._fail(name, f"must be a whole number from {low} to {high}, not {raw!r}")
         return int(raw)
+
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        return self.integer(name, low, low, high) if self.text(name) else None
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
         raw = self.text(name)

@@ -44,6 +44,7 @@ VARIABLES: list[tuple[str, str, str, Any]] = [
     ("RATE_LIMIT_BURST", "5", "rate_limit_burst", 5),
     ("AUTH_FAILURE_LIMIT", "0", "auth_failure_limit", 0),
     ("WORKER_CONCURRENCY", "8", "worker_concurrency", 8),
+    ("METRICS_PORT", "9100", "metrics_port", 9100),
     ("LOG_LEVEL", "debug", "log_level", "DEBUG"),
 ]  # fmt: skip
 
@@ -78,6 +79,8 @@ def test_without_variables_every_setting_has_its_default() -> None:
         ("RATE_LIMIT_PER_S", "-1"),
         ("RATE_LIMIT_BURST", "0"),
         ("AUTH_FAILURE_LIMIT", "many"),
+        ("METRICS_PORT", "0"),
+        ("METRICS_PORT", "http"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(name: str, raw: str) -> None:

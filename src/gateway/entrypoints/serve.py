@@ -7,6 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import prometheus_client
 import uvicorn
 
 from gateway import bootstrap
@@ -92,6 +93,7 @@ def relay(settings: Settings) -> int:
     from gateway.entrypoints.relay import run_relay
 
     configure_logging(settings.log_level)
+    _serve_metrics(settings)
     _run_loop(_checked(settings, lambda: run_relay(settings)))
     return 0
 
@@ -100,6 +102,7 @@ def worker(settings: Settings) -> int:
     from gateway.entrypoints.worker import run_worker
 
     configure_logging(settings.log_level)
+    _serve_metrics(settings)
     _run_loop(_checked(settings, lambda: run_worker(settings)))
     return 0
 
@@ -108,8 +111,16 @@ def webhooks(settings: Settings) -> int:
     from gateway.entrypoints.webhooks import run_webhooks
 
     configure_logging(settings.log_level)
+    _serve_metrics(settings)
     _run_loop(_checked(settings, lambda: run_webhooks(settings)))
     return 0
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """`relay`, `worker` and `webhooks` serve no HTTP of their own: with
+    `GATEWAY_METRICS_PORT` they expose Prometheus' `/metrics` on it (a thread)."""
+    if settings.metrics_port is not None:
+        prometheus_client.start_http_server(settings.metrics_port, addr="0.0.0.0")  # noqa: S104
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
