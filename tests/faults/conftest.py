@@ -3,7 +3,7 @@
 Every test here is marked `faults`: left out of the parallel run and run serially
 (`make faults`). Each scenario records a row (see `results.py`). The databases, the
 broker messages captured by a queue bound next to the gateway's, and the process logs
-are kept until the card-data scan (`test_j_card_data.py`), then dropped.
+are kept until the card-data scan (`test_m_card_data.py`, always run last), then dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.fixtures.faults import PrivateRabbit, Stack
 from tests.fixtures.processes import Processes
 
 HERE = Path(__file__).parent
+SCAN = HERE / "test_m_card_data.py"
 LOGS = RESULTS.parent / "logs"
 PASSED = pytest.StashKey[bool]()
 
@@ -41,6 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.faults)
             if not wanted or parallel:
                 item.add_marker(skip)
+    items.sort(key=lambda item: item.path == SCAN)  # the scan needs every scenario's evidence
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,7 +1,8 @@
-"""j. After every scenario: no card number or CVV of the tests anywhere it could have
+"""m. After every scenario: no card number or CVV of the tests anywhere it could have
 leaked to — `pg_dump` of every scenario's database, every message the gateway published
-(a copy captured by a queue bound next to its own), every process log — and no card
-data left for a final payment. Runs last: the scenarios' evidence is kept until now."""
+(a copy captured by a queue bound next to its own), every process log, every webhook body
+received — and no card data left for a final payment. Runs last (conftest.py sees to it):
+the scenarios' evidence is kept until now."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def test_no_card_data_is_left_in_dumps_messages_or_logs(
     if not evidence.databases:
         pytest.skip("no scenario ran in this session: nothing to scan")
     row = record(
-        "j",
+        "m",
         "Card-data scan",
         load=f"{len(evidence.databases)} scenario databases, their broker messages and"
         f" {len(evidence.logs)} process logs",
