@@ -12,7 +12,7 @@ from tests.faults.results import Row
 from tests.fixtures.faults import Stack, kill
 
 RATE_PER_S = 15
-SECONDS = 25
+SECONDS = 60
 
 
 async def kill_workers_until(stack: Stack, done: asyncio.Event) -> int:

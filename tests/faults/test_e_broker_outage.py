@@ -12,8 +12,8 @@ from tests.faults.results import Row
 from tests.fixtures.faults import PrivateRabbit, Stack, cpu_seconds
 
 RATE_PER_S = 10
-SECONDS = 34
-OUTAGE_AT_S, OUTAGE_S = 5, 20
+SECONDS = 27
+OUTAGE_AT_S, OUTAGE_S = 3, 20
 
 
 async def test_a_broker_outage_delays_payments_but_loses_none(
