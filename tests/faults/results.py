@@ -31,6 +31,8 @@ class Row:
     lost: int = 0
     charged_twice: int = 0
     card_data_found: int = 0
+    failures: int | None = None  # failed checks: hostile-input suites only
+    server_errors: int | None = None  # 5xx answered: hostile-input suites only
     duration_s: float = 0.0
     passed: bool = False
     measurements: dict[str, Any] = field(default_factory=dict)
