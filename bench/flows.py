@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import loadgen
@@ -40,8 +41,9 @@ async def end_to_end(cfg: Config) -> dict[str, object]:
             env.group, bank_latency_ms=0, worker_concurrency=cfg.worker_concurrency
         )
         progress = await pipeline.Progress.open(env.database)
+        sampling = await pipeline.Progress.open(env.database)  # a connection of its own
         samples: list[tuple[float, int, int]] = []
-        sampler = asyncio.create_task(_sample(progress, samples))
+        sampler = asyncio.create_task(_sample(sampling, samples))
         meter = _meter(flow, env.database)
         await meter.start()
         started = time.perf_counter()
@@ -52,6 +54,9 @@ async def end_to_end(cfg: Config) -> dict[str, object]:
         ended = time.perf_counter()
         accepted = result.statuses[202]
         sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        await sampling.close()
         final, drain_s = await progress.wait_final(accepted, DRAIN_TIMEOUT_S)
         spent = await meter.stop()
         _, _, failed = await progress.counts()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -17,9 +18,24 @@ from gateway.entrypoints.admin import prepare_schema
 from gateway.entrypoints.http.app import create_app
 from gateway.entrypoints.logging import configure_logging
 
+GC_THRESHOLDS = (20_000, 50, 100)
+
+
+def tune_garbage_collection() -> None:
+    """Freezes what start-up made (modules, the app, its schemas: never garbage) and runs
+    the young generation every 20,000 allocations instead of 700. A request allocates
+    hundreds of short-lived objects; with the defaults the collector ran every couple of
+    requests and walked everything alive. Measured on `accept`: 13 % less CPU per request
+    and p99 71 → 41 ms (docs/performance.md). Memory stays flat: cycles are still
+    collected, only less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
 
 def serve_asgi(app: object, host: str, port: int, workers: int = 1) -> None:
     """uvicorn on uvloop and httptools (`app`: an ASGI app, or an `module:factory` string)."""
+    tune_garbage_collection()
     uvicorn.run(
         app,  # type: ignore[arg-type]
         host=host,
@@ -126,6 +142,7 @@ def _serve_metrics(settings: Settings) -> None:
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Long-running processes run on uvloop, as the HTTP servers do: less CPU per socket
     operation (every database statement, broker frame and bank call is one)."""
+    tune_garbage_collection()
     if sys.platform == "win32":
         asyncio.run(main)
     else:
