@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.adapters.clock import SystemClock
 from gateway.adapters.ids import CROCKFORD, TimeOrderedIds, id_at
 
+LAST_MS_OF_YEAR_9999 = 253_402_300_799_999
 ID = re.compile(r"^pay_[0-9A-HJKMNP-TV-Z]{26}$")
 
 
@@ -79,7 +80,7 @@ def test_the_system_clock_is_aware_utc_now() -> None:
 
 @given(
     made_ms=st.integers(0, 2**48 - 1),
-    cutoff_ms=st.integers(0, 2**48 - 1),
+    cutoff_ms=st.integers(0, LAST_MS_OF_YEAR_9999),  # what a datetime can hold
     random_part=st.integers(0, 2**80 - 1),
 )
 def test_id_at_separates_the_ids_made_before_a_moment_from_the_later_ones(
