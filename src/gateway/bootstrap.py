@@ -114,7 +114,9 @@ def _mediator(
             MakePayment: partial(handlers.make_payment, deps=make_deps),
             AbandonPayment: partial(
                 dead_letters.abandon_payment,
-                deps=dead_letters.AbandonPaymentDeps(make_deps.clock),
+                deps=dead_letters.AbandonPaymentDeps(
+                    make_deps.clock, make_deps.bank, make_deps.pending_timeout_s
+                ),
             ),
             CreateMerchant: partial(merchants.create_merchant, deps=merchant_deps),
             CreateApiKey: partial(merchants.create_api_key, deps=merchant_deps),

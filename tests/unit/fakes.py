@@ -20,6 +20,7 @@ from gateway.adapters.crypto import AesGcmCardVault, HmacFingerprinter
 from gateway.adapters.locks import InProcessKeyLocks
 from gateway.application.bank import Authorized, BankOutcome, BankRequest, Unknown
 from gateway.application.bank_callbacks import BankCallbackDeps, receive_bank_callback
+from gateway.application.dead_letters import AbandonPaymentDeps, abandon_payment
 from gateway.application.handlers import (
     MakePaymentDeps,
     RequestPaymentDeps,
@@ -49,6 +50,7 @@ from gateway.application.queries import (
     list_payments,
 )
 from gateway.domain.commands import (
+    AbandonPayment,
     DeliverWebhook,
     MakePayment,
     ReceiveBankCallback,
@@ -479,12 +481,14 @@ class Gateway:
         make = MakePaymentDeps(self.clock, self.vault, self.bank, self.pending_timeout_s)
         callbacks = BankCallbackDeps(self.clock, self.bank_secrets)
         sweep = SweepDeps(self.clock, self.bank, self.pending_timeout_s)
+        abandon = AbandonPaymentDeps(self.clock, self.bank, self.pending_timeout_s)
         self.mediator = Mediator(
             commands={
                 RequestPayment: functools.partial(request_payment, deps=request),
                 MakePayment: functools.partial(make_payment, deps=make),
                 ReceiveBankCallback: functools.partial(receive_bank_callback, deps=callbacks),
                 SweepPendingPayments: functools.partial(sweep_pending_payments, deps=sweep),
+                AbandonPayment: functools.partial(abandon_payment, deps=abandon),
             },
             queries={
                 GetJob: functools.partial(get_job, views=self.views),

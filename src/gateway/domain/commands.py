@@ -94,8 +94,9 @@ class RevokeApiKey(Command[Result[None, NotFound]]):
 
 @dataclass(frozen=True, slots=True)
 class AbandonPayment(Command[Result[Payment, NotFound]]):
-    """Give up on a payment whose `MakePayment` could not be processed (dead-lettered):
-    the payment and its job end `failed` with `processing_failed`. Ids only."""
+    """Settle a payment whose `MakePayment` could not be processed (dead-lettered) from
+    the bank's status lookup: as the bank decided, or `failed` with `processing_failed`
+    when the bank never saw it. Ids only."""
 
     payment_id: str
     job_id: str
