@@ -38,7 +38,8 @@ def principal_provider(
     authenticator: ApiKeyAuthenticator, limits: RequestLimits | None = None
 ) -> Provide:
     """A dependency named `principal`: the authenticated caller, or a 401 problem; with
-    `limits`, a 429 for an address that failed too often or a merchant over its rate."""
+    `limits`, a 429 for a failing key from an address that failed too often, or for a
+    merchant over its rate."""
     checked = limits or RequestLimits()
 
     # `mediator` is not used: naming it makes Litestar resolve the mediator first and
@@ -48,9 +49,13 @@ def principal_provider(
         request: Request[Any, Any, Any], mediator: NamedDependency[object]
     ) -> Principal:
         del mediator
-        http_limits.refuse_blocked_address(checked, request.scope)
         found = await _authenticate(authenticator, request)
         if found is None:
+            # Guessing is what is limited: an address that failed too often gets 429 for
+            # every failing key. A valid key still passes, so that clients sharing an
+            # address (a NAT, a proxy not in GATEWAY_TRUSTED_PROXIES) cannot lock each
+            # other out; with 238 random bits a key cannot be guessed and confirmed.
+            http_limits.refuse_blocked_address(checked, request.scope)
             http_limits.count_failure(checked, request.scope)
             raise unauthenticated()
         set_merchant(request.scope, found.merchant_id)

@@ -18,7 +18,7 @@ def rate_limited(wait_s: float, why: str) -> ApiProblem:
 
 
 def refuse_blocked_address(limits: RequestLimits, scope: Scope) -> None:
-    """Before the key is even looked at: an address that failed too often waits."""
+    """A failing key from an address that failed too often: 429 instead of 401."""
     wait_s = limits.address_blocked(client_host(scope))
     if wait_s > 0:
         raise rate_limited(wait_s, "too many failed authentication attempts from this address")
