@@ -133,7 +133,7 @@ async def test_the_callback_route_is_documented_without_security(tmp_path: Path)
     async with running_gateway(tmp_path, SETTINGS) as gateway:
         document = (await gateway.client.get("/docs/openapi.json")).json()
     operation = document["paths"]["/webhooks/bank"]["post"]
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "413", "500"}
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "413", "500", "503"}
     assert not operation.get("security")
     assert "requestBody" in operation
     assert any(p["name"] == "Bank-Signature" for p in operation["parameters"])

@@ -79,6 +79,7 @@ class BankWebhookController(Controller):
             "not_found",
             "payment_already_final",
             "payload_too_large",
+            "service_unavailable",
             "internal_error",
         ),
         response_description="Recorded and applied: the payment is settled",

@@ -23,7 +23,7 @@ from gateway.entrypoints.http.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from gateway.entrypoints.http.problems import PROBLEM_JSON, TITLES
 from gateway.entrypoints.http.schemas import Problem
 
-COMMON_CODES = ("authentication_required", "rate_limited", "internal_error")
+COMMON_CODES = ("authentication_required", "rate_limited", "service_unavailable", "internal_error")
 
 
 def problem_responses(*codes: str) -> dict[int, ResponseSpec]:
