@@ -36,6 +36,7 @@ from gateway.application.bank import (
 
 _log = structlog.get_logger(__name__)
 Observe = Callable[[str, float], None]
+CONNECT_TIMEOUT_S = 2.0
 _MAX_BACKOFF_S = 10.0
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 _DIGITS = re.compile(r"[0-9]{12,19}")
@@ -224,7 +225,9 @@ def http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
     """A pooled client for a bank over the network, sized for hundreds of concurrent calls."""
     return httpx.AsyncClient(
         base_url=base_url,
-        timeout=httpx.Timeout(timeout_s),
+        # Connecting is quick or not at all: a bank that does not accept the connection
+        # within 2 s is retried (on another connection) rather than waited for.
+        timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
         transport=_ShardedTransport(shards=16, connections=32),
         follow_redirects=False,
     )
