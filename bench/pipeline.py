@@ -110,14 +110,19 @@ class Progress:
         )
         return int(value)
 
-    async def wait_final(self, expected: int, timeout_s: float) -> tuple[int, float]:
-        """Waits until `expected` jobs are final; returns (final, seconds waited)."""
-        started = time.perf_counter()
-        final = 0
-        while time.perf_counter() - started < timeout_s:
+    async def wait_final(self, expected: int, stall_s: float) -> tuple[int, float]:
+        """Waits until `expected` jobs are final, for as long as they keep settling: it
+        gives up only when none became final for `stall_s`. Returns (final, seconds
+        waited), so that `expected - final` are payments the pipeline lost or stuck on,
+        never ones merely still queued."""
+        started = last_progress = time.perf_counter()
+        final = seen = 0
+        while time.perf_counter() - last_progress < stall_s:
             _, final, _ = await self.counts()
             if final >= expected:
                 break
+            if final > seen:
+                seen, last_progress = final, time.perf_counter()
             await asyncio.sleep(0.1)
         return final, time.perf_counter() - started
 
