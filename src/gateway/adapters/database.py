@@ -4,17 +4,14 @@ the first connection is made when the engine is first used."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_TIMEOUT_S = 2.0
-PING_AFTER_IDLE_S = 5.0
 POOL_SIZE = 20
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -53,7 +50,7 @@ def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
     connect_args: dict[str, Any] = {}
     if schema is not None:
         connect_args["server_settings"] = {"search_path": schema}
-    engine = create_async_engine(
+    return create_async_engine(
         url,
         # Every connection the pool opens stays open: overflow connections are closed when
         # given back, so under load each checkout past `pool_size` paid for a new server
@@ -62,38 +59,14 @@ def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=30,
         pool_recycle=1800,
+        # A connection the server dropped (a restart, a cut) is found at checkout and
+        # replaced, so no caller gets an error for it. This costs three round trips per
+        # transaction on asyncpg; pinging only idle connections was measured and dropped:
+        # after a cut, the first request on a recently used connection got a 503
+        # (docs/performance.md). The accept path has a pool of its own without pings.
+        pool_pre_ping=True,
         connect_args=connect_args,
     )
-    _ping_idle_connections(engine)
-    return engine
-
-
-def _ping_idle_connections(engine: AsyncEngine) -> None:
-    """Pings a connection at checkout only when it sat in the pool for a while.
-
-    SQLAlchemy's `pool_pre_ping` pings at every checkout: three round trips on asyncpg
-    (BEGIN, `;`, ROLLBACK), more than most transactions here cost. A connection handed
-    back a moment ago is alive unless the server just went away, and then the statement
-    fails, SQLAlchemy invalidates the whole pool, and the caller answers 503 or retries.
-    One that sat idle (the quiet hours, a restarted database) is pinged first and replaced
-    when dead, without any caller noticing.
-    """
-    pool = engine.sync_engine.pool
-
-    @event.listens_for(pool, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None:
-            record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(pool, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
-            return
-        try:
-            dbapi_connection.ping()
-        except Exception as error:
-            raise DisconnectionError("idle connection found dead") from error
 
 
 async def ping(engine: AsyncEngine) -> bool:
