@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
+import structlog
 from sqlalchemy import BigInteger, Integer, LargeBinary, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +43,7 @@ from gateway.adapters.repository import job_row, payment_row
 from gateway.application.ports import IdempotencyRecord, NewPayment, UnitOfWork
 
 POOL_SIZE = 10
+_log = structlog.get_logger("gateway.intake")
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -139,10 +141,11 @@ class PostgresIntake:
                     if await connection.fetchval(_ACCEPT.sql, *arguments):
                         return None
                     found = await connection.fetchrow(_PREVIOUS, record.merchant_id, record.key)
-            except _CONNECTION_ERRORS:
+            except _CONNECTION_ERRORS as error:
                 pool.expire_connections()
                 if attempt:
                     raise
+                _log.warning("accept_retried", error=type(error).__name__)
                 continue
             if found is None:  # taken, then gone: never deleted, so not expected
                 raise RuntimeError("idempotency record vanished")
