@@ -45,6 +45,8 @@ class WebhookSink:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender died before its body arrived (a killed `gateway webhooks`)
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
