@@ -18,11 +18,16 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.adapters.rabbitmq_topology import Topology
-from tests.fixtures.database import drop_pg_database, new_pg_database
-from tests.fixtures.faults import Stack, connected, payment_body, start_python, wait_for_log
+from tests.fixtures.faults import (
+    Stack,
+    connected,
+    payment_body,
+    production_stack,
+    start_python,
+    wait_for_log,
+)
 from tests.fixtures.processes import Processes, free_port, wait_until_ready
-from tests.fixtures.rabbitmq import AMQP_URL, TcpProxy, delete_topology
+from tests.fixtures.rabbitmq import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -52,15 +57,8 @@ EVENT_TYPES = {  # payment status → the merchant event that settled it
 
 @pytest.fixture
 def stack(processes: Processes) -> Iterator[Stack]:
-    database = asyncio.run(new_pg_database())
-    stack = Stack(processes, database, AMQP_URL)
-    processes.env.update(WORKER_ENV)
-    try:
+    with production_stack(processes, WORKER_ENV) as stack:
         yield stack
-    finally:
-        stack.stop()
-        asyncio.run(drop_pg_database(database))
-        asyncio.run(delete_topology(Topology(stack.prefix)))
 
 
 async def pay(client: httpx.AsyncClient, number: str, key: str) -> httpx.Response:

@@ -12,11 +12,8 @@ from typing import Any
 
 import pytest
 
-from gateway.adapters.rabbitmq_topology import Topology
-from tests.fixtures.database import drop_pg_database, new_pg_database
-from tests.fixtures.faults import Stack, connected, wait_for_log
+from tests.fixtures.faults import Stack, connected, production_stack, wait_for_log
 from tests.fixtures.processes import Processes
-from tests.fixtures.rabbitmq import AMQP_URL, delete_topology
 from tests.integration.http_gateway import running_gateway
 from tests.integration.webhook_receiver import Delivery, running_receiver
 
@@ -94,15 +91,8 @@ WEBHOOK_ENV = {  # the api checks URLs at registration, `gateway webhooks` at de
 
 @pytest.fixture
 def stack(processes: Processes) -> Iterator[Stack]:
-    database = asyncio.run(new_pg_database())
-    stack = Stack(processes, database, AMQP_URL)
-    processes.env.update(WEBHOOK_ENV)
-    try:
+    with production_stack(processes, WEBHOOK_ENV) as stack:
         yield stack
-    finally:
-        stack.stop()
-        asyncio.run(drop_pg_database(database))
-        asyncio.run(delete_topology(Topology(stack.prefix)))
 
 
 @pytest.mark.e2e
