@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sqlite3
 import time
 
@@ -170,3 +171,36 @@ def test_a_bank_callback_url_without_a_secret_stops_start_up_with_one_line(
         "gateway: GATEWAY_BANK_WEBHOOK_SECRET must be set when GATEWAY_BANK_WEBHOOK_URL is:"
         " the bank signs its callbacks with it"
     ]
+
+
+def test_a_payment_accepted_before_a_crash_is_processed_after_the_restart(
+    processes: Processes,
+) -> None:
+    port = free_port()
+    ready = f"http://127.0.0.1:{port}/health/ready"
+    slow_bank = {"GATEWAY_BANK_LATENCY_MS": "5000"}  # still at the bank when the kill comes
+    dev = processes.start("dev", "dev", "--port", str(port), env=slow_bank, ready=ready)
+    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
+    assert key is not None, dev.output()
+    headers = {"Authorization": f"Bearer {key.group()}", "Idempotency-Key": "order-crash"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
+        accepted = client.post("/payments", json=_payment())
+        assert accepted.status_code == 202, accepted.text
+        assert client.get(accepted.headers["location"]).json()["status"] == "created"
+
+    dev.signal(signal.SIGKILL)
+    dev.popen.wait(timeout=10)
+    restarted = processes.start("dev", "dev", "--port", str(port), ready=ready)
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
+        job = _wait_final(client, accepted.headers["location"], timeout=20)
+        payment = client.get(f"/payments/{job['payment_id']}").json()
+        replay = client.post("/payments", json=_payment())
+    assert job["status"] == "completed"
+    assert payment["status"] == "authorized"
+    assert replay.json()["id"] == accepted.json()["id"], "the same payment, not a second one"
+    restarted.stop()
+    count = sqlite3.connect(processes.workdir / "gateway.db").execute(
+        "select count(*) from payments"
+    )
+    assert count.fetchone() == (1,)
