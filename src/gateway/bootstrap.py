@@ -29,7 +29,9 @@ from gateway.adapters.in_process import InProcessPublisher
 from gateway.adapters.locks import InProcessKeyLocks
 from gateway.adapters.migrations import is_current, migrate
 from gateway.adapters.outbox import SqlOutboxStore
+from gateway.adapters.postgres_direct import DirectPool
 from gateway.adapters.postgres_intake import PostgresIntake
+from gateway.adapters.postgres_processing import PostgresProcessing
 from gateway.adapters.rabbitmq import RabbitBroker
 from gateway.adapters.rabbitmq_consumer import Consumer
 from gateway.adapters.rabbitmq_deliveries import DeadLetters, PaymentDeliveries
@@ -54,7 +56,8 @@ from gateway.application import webhook_queries as wq
 from gateway.application.authentication import ApiKeyAuthenticator
 from gateway.application.intake import TransactionalIntake
 from gateway.application.mediator import CommandHandler, Mediator, QueryHandler
-from gateway.application.ports import Clock, PaymentIntake, UnitOfWorkFactory
+from gateway.application.ports import Clock, PaymentIntake, PaymentProcessing, UnitOfWorkFactory
+from gateway.application.processing import TransactionalProcessing
 from gateway.application.rate_limit import RequestLimits
 from gateway.application.relay import Relay
 from gateway.application.webhook_dispatcher import WebhookDispatcher
@@ -84,11 +87,19 @@ def _write_lock(settings: Settings) -> asyncio.Lock | None:
     return asyncio.Lock() if settings.is_sqlite else None
 
 
-def _intake(engine: AsyncEngine) -> PaymentIntake:
+def _intake(engine: AsyncEngine, pool: DirectPool) -> PaymentIntake:
     """PostgreSQL accepts a payment in one statement; SQLite through the unit of work."""
     if engine.dialect.name == "postgresql":
-        return PostgresIntake(engine)
+        return PostgresIntake(pool)
     return TransactionalIntake()
+
+
+def _processing(engine: AsyncEngine, pool: DirectPool) -> PaymentProcessing:
+    """PostgreSQL reads and settles a payment in a statement each; SQLite through the
+    unit of work."""
+    if engine.dialect.name == "postgresql":
+        return PostgresProcessing(pool)
+    return TransactionalProcessing()
 
 
 def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) -> httpx.AsyncClient:
@@ -198,7 +209,9 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Factory(SqlUnitOfWork, engine, write_lock)
     views = providers.Singleton(SqlViews, engine)
     outbox_store = providers.Singleton(SqlOutboxStore, engine, write_lock)
-    intake = providers.Singleton(_intake, engine)
+    direct_pool = providers.Singleton(DirectPool, engine)
+    intake = providers.Singleton(_intake, engine, direct_pool)
+    processing = providers.Singleton(_processing, engine, direct_pool)
 
     bank_simulator = providers.Singleton(lambda settings: bank_simulator_app(settings), settings)
     bank_client = providers.Singleton(_bank_client, settings, bank_simulator.provider)
@@ -253,6 +266,7 @@ class Container(containers.DeclarativeContainer):
             vault,
             bank,
             pending_timeout_s=settings.provided.bank_pending_timeout_s,
+            processing=processing,
         ),
         providers.Factory(merchants.MerchantDeps, clock, ids),
         providers.Factory(
@@ -323,8 +337,7 @@ async def lifespan(container: Container) -> AsyncIterator[None]:
     finally:
         await container.bank_client().aclose()
         await container.webhook_client().aclose()
-        if isinstance(intake := container.intake(), PostgresIntake):
-            await intake.close()
+        await container.direct_pool().close()
         await container.engine().dispose()
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.adapters.orm import card_data, idempotency_keys, jobs, outbox, payments
+from gateway.adapters.postgres_direct import DirectPool
 from gateway.adapters.postgres_intake import PostgresIntake
 from gateway.adapters.unit_of_work import SqlUnitOfWork
 from gateway.application.intake import TransactionalIntake
@@ -28,6 +29,7 @@ class Case:
     engine: AsyncEngine
     intake: PaymentIntake
     merchant: Merchant
+    direct: DirectPool | None = None
 
 
 CASES = {
@@ -51,16 +53,16 @@ async def case(case_engine: tuple[AsyncEngine, bool]) -> AsyncIterator[Case]:
     if not one_statement:
         yield Case(engine, TransactionalIntake(), merchant)
         return
-    intake = PostgresIntake(engine, pool_size=4)
-    yield Case(engine, intake, merchant)
-    await intake.close()
+    direct = DirectPool(engine, size=4)
+    yield Case(engine, PostgresIntake(direct), merchant, direct)
+    await direct.close()
 
 
 @pytest.fixture
 async def postgres(pg_engine: AsyncEngine) -> AsyncIterator[Case]:
-    intake = PostgresIntake(pg_engine, pool_size=4)
-    yield Case(pg_engine, intake, await stored_merchant(pg_engine))
-    await intake.close()
+    direct = DirectPool(pg_engine, size=4)
+    yield Case(pg_engine, PostgresIntake(direct), await stored_merchant(pg_engine), direct)
+    await direct.close()
 
 
 def a_new_payment(merchant: Merchant, key: str = "key-1", fingerprint: str = "fp") -> NewPayment:
@@ -154,9 +156,9 @@ async def test_postgres_intake_retries_on_a_fresh_connection_after_the_server_dr
     postgres: Case,
 ) -> None:
     engine, intake, merchant = postgres.engine, postgres.intake, postgres.merchant
-    assert isinstance(intake, PostgresIntake)
+    assert postgres.direct is not None
     await intake.accept(a_new_payment(merchant, key="warm-up"), SqlUnitOfWork(engine))
-    pool = intake._pool  # its connections only: other tests share the database
+    pool = postgres.direct._pool  # its connections only: other tests share the database
     assert pool is not None
     async with pool.acquire() as connection:
         pid = connection.get_server_pid()

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,16 +36,19 @@ class SqlOutbox:
         self._tx = tx
 
     def add(self, command: MakePayment | DeliverWebhook) -> None:
-        message_id = _ids.new(MESSAGE_PREFIX)
-        payload = outbox_payload(command)
-        row = {
-            "id": message_id,
-            "kind": type(command).__name__,
-            "payload": payload,
-            "created_at": datetime.now(UTC),
-            "sent_at": None,
-        }
-        self._tx.buffer(outbox, message_id, row)
+        row = outbox_row(command)
+        self._tx.buffer(outbox, row["id"], row)
+
+
+def outbox_row(command: MakePayment | DeliverWebhook) -> dict[str, Any]:
+    """A new, unsent outbox row for `command`."""
+    return {
+        "id": _ids.new(MESSAGE_PREFIX),
+        "kind": type(command).__name__,
+        "payload": outbox_payload(command),
+        "created_at": datetime.now(UTC),
+        "sent_at": None,
+    }
 
 
 def outbox_payload(command: MakePayment | DeliverWebhook) -> dict[str, str]:

@@ -7,7 +7,7 @@ to a row still in the buffer changes the buffered row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -47,11 +47,11 @@ def payment_row(payment: Payment) -> Row:
         "card_expiry_year": card.expiry_year,
         "card_holder_name": card.holder_name,
         "created_at": payment.created_at,
-        **_payment_changes(payment),
+        **payment_changes(payment),
     }
 
 
-def _payment_changes(payment: Payment) -> Row:
+def payment_changes(payment: Payment) -> Row:
     return {
         "status": payment.status.value,
         "decline_code": payment.decline_code,
@@ -61,7 +61,7 @@ def _payment_changes(payment: Payment) -> Row:
     }
 
 
-def payment_from_row(row: RowMapping) -> Payment:
+def payment_from_row(row: RowMapping | Mapping[str, Any]) -> Payment:
     """Rebuilds the aggregate from stored, trusted values (no re-validation)."""
     code = row["currency"]
     reference = row["reference"]
@@ -95,11 +95,11 @@ def job_row(job: Job) -> Row:
         "payment_id": job.payment_id,
         "type": "payment",
         "created_at": job.created_at,
-        **_job_changes(job),
+        **job_changes(job),
     }
 
 
-def _job_changes(job: Job) -> Row:
+def job_changes(job: Job) -> Row:
     return {
         "status": job.status.value,
         "error_code": job.error.code if job.error else None,
@@ -108,7 +108,7 @@ def _job_changes(job: Job) -> Row:
     }
 
 
-def job_from_row(row: RowMapping) -> Job:
+def job_from_row(row: RowMapping | Mapping[str, Any]) -> Job:
     code = row["error_code"]
     return Job(
         id=row["id"],
@@ -138,7 +138,7 @@ class SqlPayments:
 
     async def save(self, payment: Payment) -> None:
         await record_events(self._tx, payment)  # merchant events: in this same transaction
-        changes = _payment_changes(payment)
+        changes = payment_changes(payment)
         if (row := self._tx.pending(payments, payment.id)) is not None:
             row.update(changes)
             return
@@ -164,7 +164,7 @@ class SqlJobs:
         return job_from_row(row) if row else None
 
     async def save(self, job: Job) -> None:
-        changes = _job_changes(job)
+        changes = job_changes(job)
         if (row := self._tx.pending(jobs, job.id)) is not None:
             row.update(changes)
             return

@@ -4,7 +4,7 @@ saved payment's events in its own transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 _ids = TimeOrderedIds()
 
 
-def endpoint_from_row(row: RowMapping) -> WebhookEndpoint:
+def endpoint_from_row(row: RowMapping | Mapping[str, Any]) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=row["id"],
         merchant_id=row["merchant_id"],
@@ -61,7 +61,11 @@ def event_from_row(row: RowMapping) -> MerchantEvent:
     )
 
 
-def _delivery_row(delivery: Delivery) -> dict[str, Any]:
+def event_row(event: MerchantEvent) -> dict[str, Any]:
+    return asdict(event) | {"type": event.type.value, "data": dict(event.data)}
+
+
+def delivery_row(delivery: Delivery) -> dict[str, Any]:
     row = asdict(delivery)
     row["status"] = delivery.status.value
     return row
@@ -138,8 +142,7 @@ class SqlMerchantEvents:
         self._tx = tx
 
     def add(self, event: MerchantEvent) -> None:
-        row = asdict(event) | {"type": event.type.value, "data": dict(event.data)}
-        self._tx.buffer(events, event.id, row)
+        self._tx.buffer(events, event.id, event_row(event))
 
     async def get(self, merchant_id: str, event_id: str) -> MerchantEvent | None:
         query = select(events).where(events.c.id == event_id, events.c.merchant_id == merchant_id)
@@ -152,7 +155,7 @@ class SqlDeliveries:
         self._tx = tx
 
     def add(self, delivery: Delivery) -> None:
-        self._tx.buffer(webhook_deliveries, delivery.id, _delivery_row(delivery))
+        self._tx.buffer(webhook_deliveries, delivery.id, delivery_row(delivery))
 
     async def get(self, delivery_id: str, *, for_update: bool = False) -> Delivery | None:
         query = select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
@@ -163,7 +166,7 @@ class SqlDeliveries:
         return _delivery_from_row(row) if row else None
 
     async def save(self, delivery: Delivery) -> None:
-        row = _delivery_row(delivery)
+        row = delivery_row(delivery)
         if (pending := self._tx.pending(webhook_deliveries, delivery.id)) is not None:
             pending.update(row)
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.application.bank import BankOutcome, BankRequest, Rejected
+from gateway.application.bank import BankOutcome, BankRequest, Pending, Rejected
 from gateway.application.intake import TransactionalIntake
 from gateway.application.ports import (
     Bank,
@@ -21,9 +21,11 @@ from gateway.application.ports import (
     KeyLocks,
     NewPayment,
     PaymentIntake,
+    PaymentProcessing,
     UnitOfWork,
 )
-from gateway.application.settlement import record_outcome
+from gateway.application.processing import TransactionalProcessing
+from gateway.application.settlement import apply_outcome, record_outcome
 from gateway.domain.card import Card
 from gateway.domain.commands import (
     MakePayment,
@@ -118,6 +120,7 @@ class MakePaymentDeps:
     vault: CardVault
     bank: Bank
     pending_timeout_s: float = 30.0
+    processing: PaymentProcessing = field(default_factory=TransactionalProcessing)
 
 
 async def make_payment(
@@ -125,15 +128,18 @@ async def make_payment(
 ) -> Result[Payment, NotFound]:
     """Safe to run twice: a final payment, or one waiting for the bank's callback (the
     bank answered `202`), is returned as it is, without calling the bank."""
-    async with uow:
-        payment = await uow.payments.get(cmd.payment_id)
-        sealed = await uow.cards.get(cmd.payment_id)
-        waiting = sealed is None and await uow.pending_payments.get(cmd.payment_id) is not None
-    if payment is None:
+    work = await deps.processing.load(cmd.payment_id, cmd.job_id, uow)
+    if work is None:
         return Err(NotFound("payment"))
-    if payment.is_final or waiting:
+    payment, job = work.payment, work.job
+    if payment.is_final or work.waiting:
         return Ok(payment)
-    outcome = await _ask_bank(payment, sealed, deps)
+    outcome = await _ask_bank(payment, work.sealed_card, deps)
+    if job is not None and not isinstance(outcome, Pending):
+        # The common case, in one step where the database can: nothing else settled it.
+        apply_outcome(payment, job, outcome, deps.clock.now())
+        if await deps.processing.settle(work, payment, job, uow):
+            return Ok(payment)
     return await _record(cmd, uow, outcome, deps)
 
 

@@ -7,14 +7,16 @@ per delivery — all in the transaction that settles the payment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 from gateway.application.ports import IdGenerator, Outbox
 from gateway.application.webhook_ports import Deliveries, MerchantEvents, WebhookEndpoints
 from gateway.domain.commands import DeliverWebhook
+from gateway.domain.events import Event
 from gateway.domain.model import Payment
-from gateway.domain.webhooks import Delivery, EventType, MerchantEvent
+from gateway.domain.webhooks import Delivery, EventType, MerchantEvent, WebhookEndpoint
 
 
 class EventSink(Protocol):
@@ -69,17 +71,57 @@ async def record_payment_events(sink: EventSink, payment: Payment, ids: IdGenera
     """Records the payment's new events (and takes them off the payment)."""
     data = payment_data(payment)
     for domain_event in payment.events:
-        event = MerchantEvent(
-            id=ids.new("evt"),
-            merchant_id=payment.merchant_id,
-            type=EventType.of(domain_event),
-            payment_id=payment.id,
-            created_at=domain_event.occurred_at,
-            data=data,
-        )
+        event = _merchant_event(payment, domain_event, data, ids)
         sink.events.add(event)
         await fan_out(sink, event, ids, domain_event.occurred_at)
     payment.events.clear()
+
+
+def payment_events(
+    payment: Payment, endpoints: Sequence[WebhookEndpoint], ids: IdGenerator
+) -> tuple[list[MerchantEvent], list[Delivery]]:
+    """What `record_payment_events` records, given the merchant's endpoints: the payment's
+    new events (taken off the payment) and a delivery per endpoint subscribed to each.
+    Each delivery's first `DeliverWebhook` is the caller's to write."""
+    data = payment_data(payment)
+    events, deliveries = [], []
+    for domain_event in payment.events:
+        event = _merchant_event(payment, domain_event, data, ids)
+        events.append(event)
+        deliveries += [
+            _delivery(event, endpoint, ids, domain_event.occurred_at)
+            for endpoint in endpoints
+            if endpoint.subscribes(event.type)
+        ]
+    payment.events.clear()
+    return events, deliveries
+
+
+def _merchant_event(
+    payment: Payment, domain_event: Event, data: dict[str, object], ids: IdGenerator
+) -> MerchantEvent:
+    return MerchantEvent(
+        id=ids.new("evt"),
+        merchant_id=payment.merchant_id,
+        type=EventType.of(domain_event),
+        payment_id=payment.id,
+        created_at=domain_event.occurred_at,
+        data=data,
+    )
+
+
+def _delivery(
+    event: MerchantEvent, endpoint: WebhookEndpoint, ids: IdGenerator, now: datetime
+) -> Delivery:
+    return Delivery(
+        id=ids.new("whd"),
+        event_id=event.id,
+        endpoint_id=endpoint.id,
+        merchant_id=event.merchant_id,
+        payment_id=event.payment_id,
+        created_at=now,
+        next_attempt_at=now,
+    )
 
 
 async def fan_out(
@@ -88,15 +130,7 @@ async def fan_out(
     """A delivery, and its first `DeliverWebhook`, per endpoint subscribed to the event."""
     deliveries = []
     for endpoint in await sink.webhook_endpoints.subscribed(event.merchant_id, event.type):
-        delivery = Delivery(
-            id=ids.new("whd"),
-            event_id=event.id,
-            endpoint_id=endpoint.id,
-            merchant_id=event.merchant_id,
-            payment_id=event.payment_id,
-            created_at=now,
-            next_attempt_at=now,
-        )
+        delivery = _delivery(event, endpoint, ids, now)
         sink.deliveries.add(delivery)
         sink.outbox.add(DeliverWebhook(delivery.id, 1))
         deliveries.append(delivery)

@@ -18,6 +18,7 @@ from gateway.domain.commands import DeliverWebhook, MakePayment
 from gateway.domain.merchant import ApiKey, Merchant
 from gateway.domain.model import Job, Payment
 from gateway.domain.result import Result
+from gateway.domain.webhooks import WebhookEndpoint
 
 
 class CommitConflict(Exception):
@@ -96,6 +97,37 @@ class PaymentIntake(Protocol):
         then stores nothing and returns that earlier record. `uow` is this command's unit
         of work, for implementations that write through it. Raises `CommitConflict` when
         a concurrent request took the key and the outcome cannot be told yet."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentWork:
+    """What `make_payment` reads before it asks the bank: the payment and its job, the
+    sealed card (None once the bank has seen the payment), whether a `202` from the bank
+    is being waited for, and the merchant's webhook endpoints (not deleted, oldest first)."""
+
+    payment: Payment
+    job: Job | None
+    sealed_card: bytes | None
+    waiting: bool
+    endpoints: Sequence[WebhookEndpoint] = ()
+
+
+class PaymentProcessing(Protocol):
+    """The reads and the write of a payment's trip to the bank, where the database can do
+    each in one step; `uow` is the command's unit of work, for implementations that go
+    through it."""
+
+    async def load(self, payment_id: str, job_id: str, uow: UnitOfWork) -> PaymentWork | None:
+        """None if there is no such payment."""
+        ...
+
+    async def settle(self, work: PaymentWork, payment: Payment, job: Job, uow: UnitOfWork) -> bool:
+        """Stores `payment` and `job`, made final since `work` was read, with the payment's
+        new events and a delivery per subscribed endpoint, and deletes the card data and
+        any pending row, all in one transaction. Returns False, having stored nothing,
+        when it cannot: the stored payment is final by now, or (where `load` read them)
+        the merchant's endpoints changed since. The caller then goes through `uow`."""
         ...
 
 

@@ -52,6 +52,21 @@ async def settle(
     uow: UnitOfWork, payment: Payment, job: Job, outcome: FinalOutcome, now: datetime
 ) -> None:
     """Makes the payment final and completes (or fails) its job; nothing waits any more."""
+    apply_outcome(payment, job, outcome, now)
+    await store_settled(uow, payment, job)
+
+
+async def store_settled(uow: UnitOfWork, payment: Payment, job: Job) -> None:
+    """Writes a settled payment (with its events) and job; the card data and any pending
+    row go."""
+    await uow.payments.save(payment)
+    await uow.jobs.save(job)
+    await uow.cards.delete(payment.id)
+    await uow.pending_payments.delete(payment.id)
+
+
+def apply_outcome(payment: Payment, job: Job, outcome: FinalOutcome, now: datetime) -> None:
+    """The domain side of `settle`: the payment becomes final, its job completes or fails."""
     match outcome:
         case Authorized(code):
             payment.authorize(code, now)
@@ -67,10 +82,6 @@ async def settle(
             _fail(payment, job, JobError("bank_unavailable", UNKNOWN_MESSAGE), now)
         case _:
             assert_never(outcome)
-    await uow.payments.save(payment)
-    await uow.jobs.save(job)
-    await uow.cards.delete(payment.id)
-    await uow.pending_payments.delete(payment.id)
 
 
 def _fail(payment: Payment, job: Job, error: JobError, now: datetime) -> None:
