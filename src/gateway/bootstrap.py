@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
 from typing import Any
 
-import httpx
 import structlog
 from dependency_injector import containers, providers
 from litestar import Litestar
@@ -102,10 +101,10 @@ def _processing(engine: AsyncEngine, pool: DirectPool) -> PaymentProcessing:
     return TransactionalProcessing()
 
 
-def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) -> httpx.AsyncClient:
+def _bank_client(settings: Settings, simulator: providers.Provider[Litestar]) -> bank_http.BankWire:
     if settings.bank_url is not None:
-        return bank_http.http_client(settings.bank_url, settings.bank_timeout_s)
-    return bank_http.in_process_client(simulator())
+        return bank_http.network_wire(settings.bank_url, settings.bank_timeout_s)
+    return bank_http.in_process_wire(simulator())
 
 
 def _mediator(

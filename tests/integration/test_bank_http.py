@@ -12,7 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.adapters.bank_http import HttpBank, http_client, in_process_client
+from gateway.adapters.bank_http import (
+    AiohttpWire,
+    HttpBank,
+    HttpxWire,
+    in_process_client,
+    network_wire,
+)
 from gateway.adapters.bank_simulator import create_simulator_app
 from gateway.application.bank import (
     Authorized,
@@ -53,15 +59,16 @@ class Calls:
 @dataclass
 class Bank:
     url: str
-    client: httpx.AsyncClient
+    wire: AiohttpWire
     calls: Calls
 
     def http_bank(self, **options: Any) -> HttpBank:
         settings = {"timeout_s": 1.0, "attempts": 3, "backoff_s": 0.01} | options
-        return HttpBank(self.client, observe=self.calls, **settings)
+        return HttpBank(self.wire, observe=self.calls, **settings)
 
     async def ledger(self, key: str) -> dict[str, Any]:
-        rows = (await self.client.get("/ledger")).json()["payments"]
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            rows = (await client.get("/ledger")).json()["payments"]
         [row] = [row for row in rows if row["idempotency_key"] == key]
         return dict(row)
 
@@ -69,8 +76,8 @@ class Bank:
 @pytest.fixture
 async def simulator() -> AsyncIterator[Bank]:
     app = create_simulator_app(latency_ms=0, hang_s=HANG_S, webhook_delay_s=0.05)
-    async with serving(app) as url, http_client(url, timeout_s=1.0) as client:
-        yield Bank(url, client, Calls())
+    async with serving(app) as url, network_wire(url, timeout_s=1.0) as wire:
+        yield Bank(url, wire, Calls())
 
 
 async def test_an_ordinary_card_is_authorized(simulator: Bank) -> None:
@@ -171,7 +178,7 @@ async def test_an_unreachable_bank_is_unavailable() -> None:
     calls = Calls()
     async with serving(BaseBank()) as url:
         pass  # the port is free again: nothing listens there any more
-    async with http_client(url, timeout_s=0.25) as client:
+    async with network_wire(url, timeout_s=0.25) as client:
         bank = HttpBank(client, timeout_s=0.25, attempts=2, backoff_s=0.01, observe=calls)
 
         outcome = await bank.authorize(request())
@@ -185,7 +192,7 @@ async def test_a_malformed_200_is_retried() -> None:
         [(200, b"<html>"), (200, b'{"authorized": true, "authorization_code": "X1"}')]
     )
     calls = Calls()
-    async with serving(scripted) as url, http_client(url, timeout_s=1.0) as client:
+    async with serving(scripted) as url, network_wire(url, timeout_s=1.0) as client:
         bank = HttpBank(client, attempts=3, backoff_s=0.01, observe=calls)
 
         outcome = await bank.authorize(request())
@@ -196,7 +203,7 @@ async def test_a_malformed_200_is_retried() -> None:
 
 async def test_a_decline_without_a_code_is_card_declined() -> None:
     scripted = ScriptedBank([(200, b'{"authorized": false, "authorization_code": ""}')])
-    async with serving(scripted) as url, http_client(url, timeout_s=1.0) as client:
+    async with serving(scripted) as url, network_wire(url, timeout_s=1.0) as client:
         outcome = await HttpBank(client).authorize(request())
 
     assert outcome == Declined("card_declined")
@@ -205,7 +212,7 @@ async def test_a_decline_without_a_code_is_card_declined() -> None:
 @pytest.fixture
 async def base_bank() -> AsyncIterator[tuple[BaseBank, HttpBank]]:
     bank = BaseBank()
-    async with serving(bank) as url, http_client(url, timeout_s=1.0) as client:
+    async with serving(bank) as url, network_wire(url, timeout_s=1.0) as client:
         yield bank, HttpBank(client, timeout_s=1.0, attempts=3, backoff_s=0.01)
 
 
@@ -255,7 +262,8 @@ async def test_in_process_hang_is_cut_by_the_timeout_and_the_retry_authorized() 
     app = create_simulator_app(latency_ms=0, hang_s=30)
     calls = Calls()
     async with in_process_client(app) as client:
-        bank = HttpBank(client, timeout_s=0.1, attempts=3, backoff_s=0.01, observe=calls)
+        wire = HttpxWire(client)
+        bank = HttpBank(wire, timeout_s=0.1, attempts=3, backoff_s=0.01, observe=calls)
         began = time.perf_counter()
 
         outcome = await bank.authorize(request("4000000000003030"))
@@ -269,7 +277,9 @@ async def test_in_process_dropped_answer_is_settled_by_the_lookup() -> None:
     app = create_simulator_app(latency_ms=0)
     calls = Calls()
     async with in_process_client(app) as client:
-        outcome = await HttpBank(client, observe=calls).authorize(request("4000000000003022"))
+        outcome = await HttpBank(HttpxWire(client), observe=calls).authorize(
+            request("4000000000003022")
+        )
 
     assert isinstance(outcome, Authorized)
     assert calls.labels == ["connection_error", "authorized"]

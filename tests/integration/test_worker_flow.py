@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from gateway import bootstrap
+from gateway.adapters.bank_http import in_process_client
 from gateway.adapters.orm import outbox
 from gateway.adapters.rabbitmq_topology import MAKE_PAYMENT, Topology
 from gateway.application.queries import GetJob, GetPayment, JobView
@@ -147,7 +148,8 @@ async def test_a_redelivered_message_for_a_finished_payment_is_acked_without_cal
         await consumers.stop(grace_s=5)
         await bootstrap.close_broker(api)
 
-    ledger = (await api.bank_client().get("/ledger")).json()["payments"]
+    async with in_process_client(api.bank_simulator()) as bank:
+        ledger = (await bank.get("/ledger")).json()["payments"]
     assert [row["calls"] for row in ledger if row["idempotency_key"] == accepted.payment_id] == [1]
     assert await drain(topology.queue, 1, timeout_s=0.3) == []  # the duplicate was acked
     assert (await job(api, merchant_id, accepted.id)).status == "completed"
