@@ -62,7 +62,14 @@ def event_from_row(row: RowMapping) -> MerchantEvent:
 
 
 def event_row(event: MerchantEvent) -> dict[str, Any]:
-    return asdict(event) | {"type": event.type.value, "data": dict(event.data)}
+    return {
+        "id": event.id,
+        "merchant_id": event.merchant_id,
+        "type": event.type.value,
+        "payment_id": event.payment_id,
+        "created_at": event.created_at,
+        "data": dict(event.data),
+    }
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
