@@ -3,7 +3,10 @@ holding `growth_rows` payments: none may scan a big table (`api_keys` and `card_
 stay small, and PostgreSQL rightly reads a few pages of those in full).
 
 The statements mirror `adapters/repository.py`, `views.py` and `outbox.py`; add a line
-here whenever a new query goes on a hot path or a sweep.
+here whenever a new query goes on a hot path or a sweep. The worker's two statements on
+PostgreSQL are taken from `adapters/postgres_processing.py` itself and explained as
+`EXECUTE` of a prepared statement (the settle runs on a settled payment, so its `UPDATE`
+finds the row and leaves it: the plan is the same, nothing changes).
 """
 
 from __future__ import annotations
@@ -11,19 +14,30 @@ from __future__ import annotations
 import asyncpg
 
 import stack
+from gateway.adapters.postgres_processing import LOAD_SQL, SETTLE_SQL
 from scenarios import Config, fresh
 from seed import seed_payments
 
 BIG = 10_000  # a sequential scan of a table this small is the planner's right choice
 P = "'pay_0" + "0" * 24 + "1'"  # a stored payment id
-QUERIES: dict[str, str] = {
+J = "'job_0" + "0" * 24 + "1'"  # its job
+# A query, or a prepared statement and the arguments of its `EXECUTE`.
+QUERIES: dict[str, str | tuple[str, str]] = {
     "auth: api key by prefix": "SELECT * FROM api_keys WHERE prefix = 'sk_test_x'",
     "accept: idempotency record": (
         "SELECT * FROM idempotency_keys WHERE merchant_id = $M AND key = 'seed-77'"
     ),
-    "worker: payment by id, for update": f"SELECT * FROM payments WHERE id = {P} FOR UPDATE",
+    "worker: payment, job, card, pending row, endpoints": (LOAD_SQL, f"{P}, {J}"),
+    "worker: settle in one statement": (
+        SETTLE_SQL,
+        f"{P}, {J}, '{{}}', 'authorized', NULL, 'A1B2C3', NULL, now(), 'completed', NULL,"
+        " NULL, now(), " + ", ".join(["'{}'"] * 21),
+    ),
+    "worker (fallback): payment by id, for update": (
+        f"SELECT * FROM payments WHERE id = {P} FOR UPDATE"
+    ),
     "worker: card data": f"SELECT sealed FROM card_data WHERE payment_id = {P}",
-    "worker/poll: job by id": "SELECT * FROM jobs WHERE id = 'job_0" + "0" * 24 + "1'",
+    "worker/poll: job by id": f"SELECT * FROM jobs WHERE id = {J}",
     "job by payment": f"SELECT * FROM jobs WHERE payment_id = {P}",
     "list: newest first": (
         "SELECT * FROM payments WHERE merchant_id = $M ORDER BY id DESC LIMIT 21"
@@ -72,17 +86,27 @@ async def explain(cfg: Config) -> dict[str, object]:
             merchant = await connection.fetchval("SELECT id FROM merchants LIMIT 1")
             plans: dict[str, object] = {"stored_payments": cfg.growth_rows}
             for name, query in QUERIES.items():
-                plans[name] = await _plan(connection, query.replace("$M", f"'{merchant}'"))
+                plans[name] = await _plan(connection, query, f"'{merchant}'")
         finally:
             await connection.close()
         return plans
 
 
-async def _plan(connection: asyncpg.Connection, query: str) -> dict[str, object]:
+async def _plan(
+    connection: asyncpg.Connection, query: str | tuple[str, str], merchant: str
+) -> dict[str, object]:
+    prepared = isinstance(query, tuple)
     async with connection.transaction():
+        if isinstance(query, tuple):
+            statement, arguments = query
+            await connection.execute(f"PREPARE explained AS {statement}")
+            query = f"EXECUTE explained({arguments})"
+        query = query.replace("$M", merchant)
         rows = await connection.fetch(f"EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) {query}")
         plan = [str(row[0]) for row in rows]
         await connection.execute("ROLLBACK; BEGIN")  # FOR UPDATE took locks: let them go
+    if prepared:  # it outlives the transaction
+        await connection.execute("DEALLOCATE explained")
     scans = [line.strip().removeprefix("->  ") for line in plan if "Scan" in line]
     time_line = next((line for line in plan if line.startswith("Execution Time")), "")
     big = [scan for scan in scans if "Seq Scan" in scan and await _rows(connection, scan) > BIG]

@@ -79,6 +79,58 @@ async def end_to_end(cfg: Config) -> dict[str, object]:
         return figures
 
 
+E2E_STEPS = (200, 300, 400, 500)  # offered payments per second
+
+
+async def end_to_end_steps(cfg: Config) -> dict[str, object]:
+    """Payments offered at a fixed rate, step by step (`E2E_STEPS`, `e2e_s / 3` each), bank
+    at 0 ms: at each rate, are they completed as fast as they come? Unlike `e2e`, whose
+    closed loop accepts as fast as the API can and so takes CPU from the pipeline behind
+    it, this finds the rate the whole chain sustains on this machine."""
+    step_s = max(5.0, cfg.e2e_s / 3)
+    async with fresh(cfg, "e2e_steps") as env:
+        flow = pipeline.start_pipeline(
+            env.group, bank_latency_ms=0, worker_concurrency=cfg.worker_concurrency
+        )
+        progress = await pipeline.Progress.open(env.database)
+        make = payloads.payments(env.api_key)
+        steps, accepted, offset = [], 0, 0
+        for rate in E2E_STEPS:
+            _, before, _ = await progress.counts()
+            began = time.perf_counter()
+            result = await loadgen.run_load(
+                flow.url, lambda n, offset=offset: make(offset + n), connections=cfg.connections,
+                seconds=step_s, client=cfg.client, rate=rate,
+            )  # fmt: skip
+            jobs, final, _ = await progress.counts()
+            elapsed = time.perf_counter() - began
+            offset += 10_000_000
+            accepted += result.statuses[202]
+            steps.append({
+                "offered_per_s": rate,
+                "accepted_per_s": round(result.statuses[202] / elapsed, 1),
+                "completed_per_s": round((final - before) / elapsed, 1),
+                "backlog_at_end": jobs - final,
+                "accept_p99_ms": result.summary()["p99_ms"],
+            })  # fmt: skip
+        final, drain_s = await progress.wait_final(accepted, DRAIN_STALL_S)
+        figures = {
+            "step_seconds": step_s,
+            "steps": steps,
+            "sustained_per_s": max(
+                (step["offered_per_s"] for step in steps
+                 if step["completed_per_s"] >= 0.95 * step["offered_per_s"]
+                 and step["backlog_at_end"] <= step["offered_per_s"]),
+                default=0,
+            ),
+            "accepted": accepted,
+            "lost": accepted - final,
+            "drain_after_load_s": round(drain_s, 2),
+        }  # fmt: skip
+        await progress.close()
+        return figures
+
+
 async def profile_pipeline(cfg: Config) -> dict[str, object]:
     """py-spy on the worker and the relay while payments flow end to end (bank at 0 ms)."""
     async with fresh(cfg, "profile_pipeline") as env:

@@ -143,9 +143,12 @@ async def run_load(
     on_answer: OnAnswer | None = None,
     pause_s: float = 0.0,
     stop: asyncio.Event | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
     """Runs until `seconds` passed, `total` requests were answered or `stop` is set,
-    whichever first. `pause_s`: each connection waits that long after every answer."""
+    whichever first. `pause_s`: each connection waits that long after every answer.
+    `rate`: request n is not sent before `n / rate` seconds after the start (an offered
+    rate, as long as the connections keep up with it)."""
     if seconds is None and total is None and stop is None:
         raise ValueError("give seconds, total or stop")
     stop = stop or asyncio.Event()
@@ -162,6 +165,8 @@ async def run_load(
                 and time.perf_counter() < deadline
                 and (n := next(counter, None)) is not None
             ):
+                if rate is not None and (wait := started + n / rate - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
                 request = make_request(n)
                 sent = time.perf_counter()
                 try:

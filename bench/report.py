@@ -51,6 +51,12 @@ CHECKS: tuple[Check, ...] = (
     ("accept", "accept p99 ≤ 25 ms at 32 connections", _at_most("accept.p99_ms", 25)),
     ("e2e", "end to end ≥ 500 completed/s", _at_least("completed_per_s", 500)),
     ("e2e", "end to end: 0 lost", _at_most("lost", 0)),
+    (
+        "e2e-steps",
+        "end to end at an offered rate: 500/s sustained",
+        _at_least("sustained_per_s", 500),
+    ),
+    ("e2e-steps", "end to end: offered steps, 0 lost", _at_most("lost", 0)),
     ("slowbank", "slow bank: all final ≤ 6 s after the last accept", _drained),
     ("slowbank", "slow bank: accept p99 unchanged (≤ 1.1× or +2 ms)", _p99_unchanged),
     ("growth", "growth: req/s within 10 % of empty", _at_least("rps_ratio", 0.9)),

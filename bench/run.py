@@ -43,9 +43,10 @@ SCENARIOS: dict[str, Scenario] = {
     "profile": scenarios.profile_accept,
     "ladder": scenarios.ladder,
     "profile-pipeline": flows.profile_pipeline,
+    "e2e-steps": flows.end_to_end_steps,
     "explain": explain.explain,
 }
-DEFAULT = ("accept", "e2e", "slowbank", "growth", "memory", "embedded", "explain")
+DEFAULT = ("accept", "e2e", "e2e-steps", "slowbank", "growth", "memory", "embedded", "explain")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -139,8 +139,9 @@ def _bound(table: Table, changes: Mapping[str, Any]) -> dict[str, Any]:
     return dict(zip(columns(table), row_values(table, row), strict=True))
 
 
-_LOAD = _load_sql()
+LOAD_SQL = _load_sql()
 _SETTLE = _Settle()
+SETTLE_SQL = _SETTLE.sql
 
 
 class PostgresProcessing:
@@ -149,7 +150,7 @@ class PostgresProcessing:
         self._ids = TimeOrderedIds()
 
     async def load(self, payment_id: str, job_id: str, uow: UnitOfWork) -> PaymentWork | None:
-        record = await self._pool.fetchrow("load", _LOAD, payment_id, job_id)
+        record = await self._pool.fetchrow("load", LOAD_SQL, payment_id, job_id)
         if record is None:
             return None
         job = job_from_row(loaded(jobs, record, "j_")) if record["j_id"] is not None else None
