@@ -53,7 +53,7 @@ CHECKS: tuple[Check, ...] = (
     ("e2e", "end to end: 0 lost", _at_most("lost", 0)),
     (
         "e2e-steps",
-        "end to end at an offered rate: 500/s sustained",
+        "end to end: 500/s offered is sustained",
         _at_least("sustained_per_s", 500),
     ),
     ("e2e-steps", "end to end: offered steps, 0 lost", _at_most("lost", 0)),
