@@ -32,23 +32,9 @@ class Case:
     direct: DirectPool | None = None
 
 
-CASES = {
-    "sqlite-unit-of-work": ("sqlite_engine", False),
-    "postgres-unit-of-work": ("pg_engine", False),
-    "postgres-one-statement": ("pg_engine", True),
-}
-
-
-@pytest.fixture(params=list(CASES))
-def case_engine(request: pytest.FixtureRequest) -> tuple[AsyncEngine, bool]:
-    engine_fixture, one_statement = CASES[request.param]
-    engine: AsyncEngine = request.getfixturevalue(engine_fixture)
-    return engine, one_statement
-
-
 @pytest.fixture
-async def case(case_engine: tuple[AsyncEngine, bool]) -> AsyncIterator[Case]:
-    engine, one_statement = case_engine
+async def case(store_engine: tuple[AsyncEngine, bool]) -> AsyncIterator[Case]:
+    engine, one_statement = store_engine
     merchant = await stored_merchant(engine)
     if not one_statement:
         yield Case(engine, TransactionalIntake(), merchant)

@@ -54,12 +54,6 @@ def _card() -> Card:
 VAULT = AesGcmCardVault(VAULT_KEY)
 CARD = _card()
 
-CASES = {
-    "sqlite-unit-of-work": ("sqlite_engine", False),
-    "postgres-unit-of-work": ("pg_engine", False),
-    "postgres-one-statement": ("pg_engine", True),
-}
-
 
 @dataclass
 class Case:
@@ -84,16 +78,9 @@ async def opened(engine: AsyncEngine, one_statement: bool) -> AsyncIterator[Case
         await direct.close()
 
 
-@pytest.fixture(params=list(CASES))
-def case_engine(request: pytest.FixtureRequest) -> tuple[AsyncEngine, bool]:
-    engine_fixture, one_statement = CASES[request.param]
-    engine: AsyncEngine = request.getfixturevalue(engine_fixture)
-    return engine, one_statement
-
-
 @pytest.fixture
-async def case(case_engine: tuple[AsyncEngine, bool]) -> AsyncIterator[Case]:
-    async with opened(*case_engine) as case:
+async def case(store_engine: tuple[AsyncEngine, bool]) -> AsyncIterator[Case]:
+    async with opened(*store_engine) as case:
         yield case
 
 

@@ -12,8 +12,8 @@ for which a second try after a lost answer is safe.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.adapters.orm import JsonDocument, JsonText, UtcDateTime
 
 POOL_SIZE = 10
+T = TypeVar("T")
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _log = structlog.get_logger("gateway.database")
 _CONNECTION_ERRORS = (
@@ -95,29 +96,25 @@ class DirectPool:
         self._opening = asyncio.Lock()
 
     async def fetchval(self, event: str, sql: str, *arguments: Any) -> Any:
-        for attempt in range(2):
-            pool = await self._open()
-            try:
-                return await pool.fetchval(sql, *arguments)
-            except _CONNECTION_ERRORS as error:
-                self._retry_or_raise(pool, event, error, attempt)
-        raise AssertionError("unreachable")
+        return await self._retrying(event, lambda pool: pool.fetchval(sql, *arguments))
 
     async def fetchrow(self, event: str, sql: str, *arguments: Any) -> asyncpg.Record | None:
+        record: asyncpg.Record | None = await self._retrying(
+            event, lambda pool: pool.fetchrow(sql, *arguments)
+        )
+        return record
+
+    async def _retrying(self, event: str, call: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         for attempt in range(2):
             pool = await self._open()
             try:
-                return await pool.fetchrow(sql, *arguments)
+                return await call(pool)
             except _CONNECTION_ERRORS as error:
-                self._retry_or_raise(pool, event, error, attempt)
+                pool.expire_connections()
+                if attempt:
+                    raise
+                _log.warning(f"{event}_retried", error=type(error).__name__)
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _retry_or_raise(pool: asyncpg.Pool, event: str, error: Exception, attempt: int) -> None:
-        pool.expire_connections()
-        if attempt:
-            raise error
-        _log.warning(f"{event}_retried", error=type(error).__name__)
 
     async def _open(self) -> asyncpg.Pool:
         if self._pool is not None:
