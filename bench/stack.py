@@ -289,7 +289,7 @@ async def delete_queues(prefix: str) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
-        for queue in (topology.queue, topology.dead_letter_queue):
+        for queue in topology.queues():
             await channel.queue_delete(queue)
-        for exchange in (topology.exchange, topology.dead_letter_exchange):
+        for exchange in topology.exchanges:
             await channel.exchange_delete(exchange)

@@ -65,6 +65,16 @@ class Topology:
         """Where the message for attempt number `attempt` waits out its delay."""
         return f"{self.prefix}.webhooks.retry.{attempt}"
 
+    def queues(self, webhook_attempts: int = 20) -> tuple[str, ...]:
+        """Every queue this topology declares, the retry queue of each webhook attempt up to
+        `webhook_attempts` included: what an operator (or a test) deletes to remove it."""
+        retries = (self.webhook_retry_queue(n) for n in range(1, webhook_attempts + 1))
+        return (self.queue, self.dead_letter_queue, self.webhook_queue, *retries)
+
+    @property
+    def exchanges(self) -> tuple[str, ...]:
+        return (self.exchange, self.dead_letter_exchange)
+
     def webhook_queue_arguments(self) -> dict[str, Any]:
         # Past the limit a message is dropped: the webhooks sweep finds its delivery due.
         return {"x-queue-type": "quorum", "x-delivery-limit": WEBHOOK_DELIVERY_LIMIT}
