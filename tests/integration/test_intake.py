@@ -165,3 +165,60 @@ async def test_postgres_intake_trying_again_after_a_lost_answer_is_not_a_replay(
 
     assert await intake.accept(new, SqlUnitOfWork(engine)) is None
     assert (await counts(engine))["payments"] == 1
+
+
+async def _terminate_behind(engine: AsyncEngine, locker: int, times: int) -> None:
+    """Terminates, `times` times, the backend that waits for `locker`'s lock: an
+    administrator's cut in the middle of a statement (57P01 on that statement)."""
+    terminate = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE :locker = ANY(pg_blocking_pids(pid))"
+    )
+    for _ in range(times):
+        terminated = 0
+        while not terminated:
+            await asyncio.sleep(0.02)
+            async with (
+                engine.connect() as connection
+            ):  # pg_stat_activity is read once a transaction
+                terminated = len((await connection.execute(terminate, {"locker": locker})).all())
+
+
+async def _accept_cut_mid_statement(postgres: Case, key: str, cuts: int) -> None:
+    engine, intake, merchant = postgres.engine, postgres.intake, postgres.merchant
+    async with engine.connect() as locking:
+        await locking.execute(text("LOCK TABLE payments IN ACCESS EXCLUSIVE MODE"))
+        locker = int(await locking.scalar(text("SELECT pg_backend_pid()")) or 0)
+        accept = asyncio.create_task(
+            intake.accept(a_new_payment(merchant, key=key), SqlUnitOfWork(engine))
+        )
+        await _terminate_behind(engine, locker, cuts)
+        await locking.rollback()
+    assert await accept is None
+
+
+async def test_postgres_intake_cut_in_the_middle_of_its_statement_is_tried_again(
+    postgres: Case,
+) -> None:
+    await postgres.intake.accept(
+        a_new_payment(postgres.merchant, key="warm-up"), SqlUnitOfWork(postgres.engine)
+    )
+
+    await _accept_cut_mid_statement(postgres, "cut-once", cuts=1)
+
+    assert (await counts(postgres.engine))["payments"] == 2
+
+
+async def test_postgres_intake_cut_on_both_tries_raises_a_connection_error_and_stores_nothing(
+    postgres: Case,
+) -> None:
+    with pytest.raises(ConnectionError):
+        await _accept_cut_mid_statement(postgres, "cut-twice", cuts=2)
+
+    assert (await counts(postgres.engine))["payments"] == 0
+    assert (
+        await postgres.intake.accept(
+            a_new_payment(postgres.merchant, key="cut-twice"), SqlUnitOfWork(postgres.engine)
+        )
+        is None
+    )

@@ -6,7 +6,8 @@ bank each run one or two prebuilt statements in autocommit on this small pool in
 
 A connection the server dropped expires the whole pool and the statement is tried once
 more on a fresh connection (logged as `<event>_retried`). Callers send only statements
-for which a second try after a lost answer is safe.
+for which a second try after a lost answer is safe. When the second try fails as well,
+the caller gets a `ConnectionError` (the API answers 503 and Retry-After).
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ POOL_SIZE = 10
 T = TypeVar("T")
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _log = structlog.get_logger("gateway.database")
+# The connection is gone or unusable: lost, closed, terminated by an administrator or a
+# server restart (57P01-03, which arrive as an error on the statement itself), or left by
+# such an error in a state asyncpg cannot send on (its InternalClientError).
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,
     OSError,
 )
 
@@ -110,9 +117,9 @@ class DirectPool:
             try:
                 return await call(pool)
             except _CONNECTION_ERRORS as error:
-                pool.expire_connections()
+                await pool.expire_connections()
                 if attempt:
-                    raise
+                    raise ConnectionError(f"{event}: the connection failed twice") from error
                 _log.warning(f"{event}_retried", error=type(error).__name__)
         raise AssertionError("unreachable")
 
