@@ -178,9 +178,8 @@ async def _terminate_behind(engine: AsyncEngine, locker: int, times: int) -> Non
         terminated = 0
         while not terminated:
             await asyncio.sleep(0.02)
-            async with (
-                engine.connect() as connection
-            ):  # pg_stat_activity is read once a transaction
+            # a new transaction each time: pg_stat_activity is read once per transaction
+            async with engine.connect() as connection:
                 terminated = len((await connection.execute(terminate, {"locker": locker})).all())
 
 
