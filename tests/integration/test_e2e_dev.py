@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from tests.fixtures.processes import Processes, free_port
+from tests.fixtures.processes import Process, Processes, free_port
 
 CARD = "4242424242424242"
 CVV = "987"
@@ -29,6 +29,17 @@ def _payment(number: str = CARD) -> dict[str, object]:
     return {"amount": 1050, "currency": "GBP", "card": card, "reference": "ORD-1"}
 
 
+def _start_dev(
+    processes: Processes, port: int, env: dict[str, str] | None = None
+) -> tuple[Process, str]:
+    """`gateway dev` on `port`, ready; with the API key its banner printed."""
+    ready = f"http://127.0.0.1:{port}/health/ready"
+    dev = processes.start("dev", "dev", "--port", str(port), env=env, ready=ready)
+    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
+    assert key is not None, dev.output()
+    return dev, key.group()
+
+
 def _wait_final(client: httpx.Client, job_url: str, timeout: float = 10) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,12 +52,8 @@ def _wait_final(client: httpx.Client, job_url: str, timeout: float = 10) -> dict
 
 def test_dev_takes_a_payment_end_to_end_and_keeps_no_card_data(processes: Processes) -> None:
     port = free_port()
-    dev = processes.start(
-        "dev", "dev", "--port", str(port), ready=f"http://127.0.0.1:{port}/health/ready"
-    )
-    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
-    assert key is not None, dev.output()
-    headers = {"Authorization": f"Bearer {key.group()}", "Idempotency-Key": "order-1"}
+    dev, key = _start_dev(processes, port)
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "order-1"}
 
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
         accepted = client.post("/payments", json=_payment())
@@ -82,14 +89,10 @@ def test_dev_settles_pending_cards_by_its_banks_callback_or_the_status_lookup(
 ) -> None:
     port = free_port()
     env = {"GATEWAY_BANK_PENDING_TIMEOUT_S": str(PENDING_TIMEOUT_S)}
-    dev = processes.start(
-        "dev", "dev", "--port", str(port), env=env, ready=f"http://127.0.0.1:{port}/health/ready"
-    )
-    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
-    assert key is not None, dev.output()
+    dev, key = _start_dev(processes, port, env)
 
     with httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key.group()}"}
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
     ) as client:
         started = time.monotonic()
         locations = {}
@@ -179,10 +182,8 @@ def test_a_payment_accepted_before_a_crash_is_processed_after_the_restart(
     port = free_port()
     ready = f"http://127.0.0.1:{port}/health/ready"
     slow_bank = {"GATEWAY_BANK_LATENCY_MS": "5000"}  # still at the bank when the kill comes
-    dev = processes.start("dev", "dev", "--port", str(port), env=slow_bank, ready=ready)
-    key = re.search(r"sk_test_[A-Za-z0-9]{40}", dev.output())
-    assert key is not None, dev.output()
-    headers = {"Authorization": f"Bearer {key.group()}", "Idempotency-Key": "order-crash"}
+    dev, key = _start_dev(processes, port, slow_bank)
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "order-crash"}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
         accepted = client.post("/payments", json=_payment())
         assert accepted.status_code == 202, accepted.text
