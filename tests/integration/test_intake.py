@@ -144,10 +144,9 @@ async def test_postgres_intake_retries_on_a_fresh_connection_after_the_server_dr
     engine, intake, merchant = postgres.engine, postgres.intake, postgres.merchant
     assert postgres.direct is not None
     await intake.accept(a_new_payment(merchant, key="warm-up"), SqlUnitOfWork(engine))
-    pool = postgres.direct._pool  # its connections only: other tests share the database
-    assert pool is not None
-    async with pool.acquire() as connection:
-        pid = connection.get_server_pid()
+    # its own connection only (other tests share the database): the one used last, the
+    # one the next statement takes
+    pid = await postgres.direct.fetchval("test", "SELECT pg_backend_pid()")
     async with engine.connect() as connection:
         await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     await asyncio.sleep(0.1)

@@ -13,6 +13,7 @@ the caller gets a `ConnectionError` (the API answers 503 and Retry-After).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -86,76 +87,107 @@ def loaded(table: Table, record: Mapping[str, Any], prefix: str = "") -> dict[st
     return row
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Connections of this pool only ever run single statements in autocommit: there is
-    no session state to reset when one is given back (asyncpg would otherwise spend a
-    round trip on `RESET ALL` and friends at every release)."""
-
-
 class DirectPool:
-    """Opened on first use, with the search path of the engine's own connections (a
-    schema per test, or the operator's setting), so both pools see the same tables.
+    """A few asyncpg connections of its own, opened on demand, with the search path of
+    the engine's connections (a schema per test, or the operator's setting), so both
+    pools see the same tables.
 
     Statements wait for a connection in the order they came: asyncpg's pool hands a
     returned connection to whoever asks first, and the waiter it woke goes to the back of
     the line, so with more requests than connections a few waited many times longer than
-    the rest (accept at 32 connections: p99 3.1-3.4 × p50; in arrival order 1.7-1.8 ×,
-    docs/performance.md)."""
+    the rest (accept at 32 connections: p99 3.1-3.4 × p50; in arrival order 1.7-1.8 ×).
+    Taking and giving back a connection is a list pop and append: asyncpg's pool spent
+    about 120,000 instructions a statement on it (docs/performance.md).
 
-    def __init__(self, engine: AsyncEngine, *, size: int = POOL_SIZE) -> None:
+    A connection that failed (lost, or cancelled in the middle of a statement) is never
+    given back; one idle for `idle_lifetime_s` is closed."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, size: int = POOL_SIZE, idle_lifetime_s: float = 300.0
+    ) -> None:
         self._engine = engine
-        self._size = size
-        self._pool: asyncpg.Pool | None = None
+        self._idle_lifetime_s = idle_lifetime_s
+        self._idle: list[tuple[float, asyncpg.Connection]] = []  # last used on top
+        self._target: tuple[str, str] | None = None  # DSN, search path
         self._opening = asyncio.Lock()
         self._turns = asyncio.Semaphore(size)  # wakes its waiters in the order they came
+        self._closing = False
 
     async def fetchval(self, event: str, sql: str, *arguments: Any) -> Any:
-        return await self._retrying(event, lambda pool: pool.fetchval(sql, *arguments))
+        return await self._retrying(event, lambda connection: connection.fetchval(sql, *arguments))
 
     async def fetchrow(self, event: str, sql: str, *arguments: Any) -> asyncpg.Record | None:
         record: asyncpg.Record | None = await self._retrying(
-            event, lambda pool: pool.fetchrow(sql, *arguments)
+            event, lambda connection: connection.fetchrow(sql, *arguments)
         )
         return record
 
-    async def _retrying(self, event: str, call: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    async def _retrying(self, event: str, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         async with self._turns:
-            return await self._tried_twice(event, call)
-
-    async def _tried_twice(self, event: str, call: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-        for attempt in range(2):
-            pool = await self._open()
-            try:
-                return await call(pool)
-            except _CONNECTION_ERRORS as error:
-                await pool.expire_connections()
-                if attempt:
-                    raise ConnectionError(f"{event}: the connection failed twice") from error
-                _log.warning(f"{event}_retried", error=type(error).__name__)
+            for attempt in range(2):
+                connection = await self._take()
+                try:
+                    result = await call(connection)
+                except _CONNECTION_ERRORS as error:
+                    connection.terminate()
+                    await self._close_idle()  # a server restart took them all
+                    if attempt:
+                        raise ConnectionError(f"{event}: the connection failed twice") from error
+                    _log.warning(f"{event}_retried", error=type(error).__name__)
+                    continue
+                except asyncpg.PostgresError:  # the statement failed, the connection is fine
+                    await self._give_back(connection)
+                    raise
+                except BaseException:  # cancelled mid-statement: its state is unknown
+                    connection.terminate()
+                    raise
+                await self._give_back(connection)
+                return result
         raise AssertionError("unreachable")
 
-    async def _open(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await self._create()
-        return self._pool
-
-    async def _create(self) -> asyncpg.Pool:
-        async with self._engine.connect() as connection:
-            search_path = await connection.scalar(text("SHOW search_path"))
-        url = self._engine.url.set(drivername="postgresql")
-        return await asyncpg.create_pool(
-            url.render_as_string(hide_password=False),
-            min_size=1,
-            max_size=self._size,
-            max_inactive_connection_lifetime=300.0,
-            server_settings={"search_path": str(search_path)},
-            reset=_keep_session,
+    async def _take(self) -> asyncpg.Connection:
+        while self._idle:
+            _, idle = self._idle.pop()
+            if not idle.is_closed():
+                return idle
+        dsn, search_path = await self._where()
+        connection: asyncpg.Connection = await asyncpg.connect(
+            dsn, server_settings={"search_path": search_path}
         )
+        return connection
+
+    async def _give_back(self, connection: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if self._closing:
+            await _close(connection)
+            return
+        self._idle.append((now, connection))
+        if now - self._idle[0][0] > self._idle_lifetime_s:  # the least recently used
+            await _close(self._idle.pop(0)[1])
+
+    async def _where(self) -> tuple[str, str]:
+        if self._target is None:
+            async with self._opening:
+                if self._target is None:
+                    async with self._engine.connect() as connection:
+                        search_path = await connection.scalar(text("SHOW search_path"))
+                    url = self._engine.url.set(drivername="postgresql")
+                    self._target = (url.render_as_string(hide_password=False), str(search_path))
+        return self._target
+
+    async def _close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, connection in idle:
+            await _close(connection)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        """Closes the idle connections, and each busy one when it is given back."""
+        self._closing = True
+        await self._close_idle()
+
+
+async def _close(connection: asyncpg.Connection) -> None:
+    try:
+        await asyncio.wait_for(connection.close(), timeout=2.0)
+    except (TimeoutError, *_CONNECTION_ERRORS):
+        connection.terminate()
