@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -25,10 +26,14 @@ OUTBOX_PUBLISHED = Counter("gateway_outbox_published_total", "Outbox rows publis
 DLQ_DEPTH = Gauge("gateway_dead_letter_depth", "Messages waiting in the dead-letter queue")
 
 _log = structlog.get_logger("gateway.mediator")
+# `labels()` validates and locks on every call; message types and outcomes are few.
+_messages = lru_cache(maxsize=256)(MESSAGES.labels)
+_message_seconds = lru_cache(maxsize=256)(MESSAGE_SECONDS.labels)
+_bank_calls = lru_cache(maxsize=64)(BANK_CALLS.labels)
 
 
 def observe_bank_call(outcome: str, seconds: float) -> None:
-    BANK_CALLS.labels(outcome).inc()
+    _bank_calls(outcome).inc()
     BANK_SECONDS.observe(seconds)
 
 
@@ -42,8 +47,8 @@ async def timing(message: object, call: Next) -> object:
         outcome = type(result).__name__.lower() if result is not None else "ok"
         return result
     finally:
-        MESSAGES.labels(name, outcome).inc()
-        MESSAGE_SECONDS.labels(name).observe(time.perf_counter() - started)
+        _messages(name, outcome).inc()
+        _message_seconds(name).observe(time.perf_counter() - started)
 
 
 async def logging(message: object, call: Next) -> object:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from litestar import get
 from litestar.response import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
@@ -19,11 +21,17 @@ HTTP_SECONDS = Histogram(
 )
 
 
+# `labels()` validates and locks on every call: a child is looked up once per label set.
+# Methods are folded into a fixed set and routes are templates, so the sets are few.
+_requests = lru_cache(maxsize=1024)(HTTP_REQUESTS.labels)
+_seconds = lru_cache(maxsize=1024)(HTTP_SECONDS.labels)
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """`route` is the template (`/payments/{payment_id:str}`), never the raw path."""
     method = method if method in _METHODS else "OTHER"
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_SECONDS.labels(method, route).observe(seconds)
+    _requests(method, route, str(status)).inc()
+    _seconds(method, route).observe(seconds)
 
 
 @get(
