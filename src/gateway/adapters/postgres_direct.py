@@ -13,6 +13,7 @@ the caller gets a `ConnectionError` (the API answers 503 and Retry-After).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -66,13 +67,24 @@ def columns(table: Table) -> Sequence[str]:
 def row_values(table: Table, row: Mapping[str, Any]) -> list[Any]:
     """`row`'s values in column order, as the column types bind them (JSON as text, and
     timestamps checked to be aware)."""
-    values = []
-    for column in table.columns:
-        value = row[column.name]
-        if isinstance(column.type, TypeDecorator):
-            value = column.type.process_bind_param(value, _DIALECT)
-        values.append(value)
-    return values
+    return [
+        value if bind is None else bind(value, _DIALECT)
+        for name, bind in _binders(table)
+        for value in (row[name],)
+    ]
+
+
+@functools.cache
+def _binders(table: Table) -> tuple[tuple[str, Callable[[Any, Any], Any] | None], ...]:
+    """Each column's name and, for a decorated type, its bind step: worked out once per
+    table (walking the columns cost more than the values themselves)."""
+    return tuple(
+        (
+            column.name,
+            column.type.process_bind_param if isinstance(column.type, TypeDecorator) else None,
+        )
+        for column in table.columns
+    )
 
 
 def loaded(table: Table, record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
