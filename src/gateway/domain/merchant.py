@@ -41,7 +41,7 @@ class PlainApiKey:
         if (
             not raw.startswith(KEY_PREFIX)
             or len(body) != LOOKUP_LENGTH + SECRET_LENGTH
-            or any(char not in _ALPHABET for char in body)
+            or not (body.isascii() and body.isalnum())  # exactly the letters and digits
         ):
             return Err(MalformedApiKey())
         return Ok(cls(raw))
