@@ -206,6 +206,9 @@ class Container(containers.DeclarativeContainer):
     fingerprinter = providers.Singleton(HmacFingerprinter, keys.provided.fingerprint)
 
     uow = providers.Factory(SqlUnitOfWork, engine, write_lock)
+    # What the mediator calls for every command: a plain partial, resolved once (the
+    # Factory provider resolved its arguments' providers again on every call).
+    uow_factory = providers.Singleton(partial, SqlUnitOfWork, engine, write_lock)
     views = providers.Singleton(SqlViews, engine)
     outbox_store = providers.Singleton(SqlOutboxStore, engine, write_lock)
     direct_pool = providers.Singleton(DirectPool, engine)
@@ -254,7 +257,7 @@ class Container(containers.DeclarativeContainer):
 
     mediator = providers.Singleton(
         _mediator,
-        uow.provider,
+        uow_factory,
         views,
         providers.Factory(
             handlers.RequestPaymentDeps, clock, ids, vault, fingerprinter, locks, intake
@@ -287,7 +290,7 @@ class Container(containers.DeclarativeContainer):
         _embedded_dispatcher, providers.Singleton(SqlDueDeliveries, engine), mediator, clock
     )
     authenticator = providers.Singleton(
-        ApiKeyAuthenticator, uow.provider, settings.provided.api_key_cache_s
+        ApiKeyAuthenticator, uow_factory, settings.provided.api_key_cache_s
     )
     request_limits = providers.Singleton(
         RequestLimits.of,

@@ -7,7 +7,6 @@ derived key seals merchants' webhook signing secrets (`AesGcmSecretBox`).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -21,6 +20,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from gateway.application.ports import CardUnreadable
 from gateway.domain.card import Card, CardNumber, Cvv, Expiry, HolderName
 from gateway.domain.result import Err, Ok, Result
+
+# Made once: `json.dumps` with arguments builds a new encoder on every call. The canonical
+# form must never change: stored fingerprints are compared with new ones.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 MASTER_KEY_BYTES = 32
 _VAULT_INFO = b"gateway/card-vault/v1"
@@ -89,7 +93,7 @@ def _card_json(card: Card) -> bytes:
         "y": card.expiry.year,
         "h": card.holder_name.value if card.holder_name else None,
     }
-    return json.dumps(fields, separators=(",", ":")).encode()
+    return _COMPACT.encode(fields).encode()
 
 
 def _card_from_json(plain: bytes) -> Result[Card, CardUnreadable]:
@@ -125,8 +129,8 @@ class HmacFingerprinter:
         return "HmacFingerprinter()"
 
     def fingerprint(self, body: object) -> str:
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hmac.new(self._key, canonical.encode(), hashlib.sha256).hexdigest()
+        canonical = _CANONICAL.encode(body)
+        return hmac.digest(self._key, canonical.encode(), "sha256").hex()
 
 
 class AesGcmSecretBox:

@@ -37,6 +37,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+# Made once: `json.dumps` with arguments builds a new encoder on every call.
+_SORTED = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -69,7 +72,7 @@ class JsonText(TypeDecorator[Mapping[str, str]]):
     def process_bind_param(self, value: Mapping[str, str] | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+        return _SORTED.encode(dict(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Mapping[str, str] | None:
         if value is None:
@@ -218,7 +221,7 @@ class JsonDocument(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return _COMPACT.encode(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)

@@ -33,6 +33,9 @@ _SCHEME_RANGES: tuple[tuple[CardScheme, tuple[tuple[int, int], ...]], ...] = (
 )
 
 
+_PREFIX_LENGTHS = sorted({len(str(low)) for _, ranges in _SCHEME_RANGES for low, _ in ranges})
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -44,10 +47,10 @@ def luhn_valid(digits: str) -> bool:
 
 
 def detect_scheme(digits: str) -> CardScheme:
+    prefixes = {length: int(digits[:length]) for length in _PREFIX_LENGTHS}
     for scheme, ranges in _SCHEME_RANGES:
         for low, high in ranges:
-            prefix = int(digits[: len(str(low))])
-            if low <= prefix <= high:
+            if low <= prefixes[len(str(low))] <= high:
                 return scheme
     return CardScheme.UNKNOWN
 
