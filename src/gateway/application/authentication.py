@@ -2,11 +2,13 @@
 
 Keys are found by their public prefix and compared by digest in constant time. Found keys
 are cached for a few seconds so a busy merchant costs no query per request; a revoked key
-is refused by every process within that time.
+is refused by every process within that time. When an entry runs out, the requests that
+find it so share one query instead of each sending its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -33,6 +35,7 @@ class ApiKeyAuthenticator:
         self._uow_factory = uow_factory
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
 
     async def authenticate(self, raw: str) -> Result[Principal, AuthenticationFailed]:
         match PlainApiKey.create(raw):
@@ -46,13 +49,21 @@ class ApiKeyAuthenticator:
         return Ok(Principal(key.merchant_id, key.id))
 
     async def _find(self, prefix: str) -> ApiKey | None:
-        now = time.monotonic()
         cached = self._cache.get(prefix)
-        if cached is not None and now - cached[0] < self._ttl_s:
+        if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
             return cached[1]
+        loading = self._loading.get(prefix)
+        if loading is None:
+            loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix))
+            loading.add_done_callback(lambda _: self._loading.pop(prefix, None))
+        # shielded: a caller that goes away does not cancel the others' lookup
+        return await asyncio.shield(loading)
+
+    async def _load(self, prefix: str) -> ApiKey | None:
+        started = time.monotonic()  # the entry is as old as the query
         async with self._uow_factory() as uow:
             key = await uow.merchants.find_key(prefix)
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
-        self._cache[prefix] = (now, key)
+        self._cache[prefix] = (started, key)
         return key
