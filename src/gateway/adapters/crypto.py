@@ -7,6 +7,7 @@ derived key seals merchants' webhook signing secrets (`AesGcmSecretBox`).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
@@ -118,19 +119,21 @@ def _card_from_json(plain: bytes) -> Result[Card, CardUnreadable]:
 class HmacFingerprinter:
     """HMAC-SHA256 of canonical JSON: equal JSON values give equal fingerprints."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("the fingerprint key must be at least 16 bytes")
-        self._key = key
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied for each message
 
     def __repr__(self) -> str:
         return "HmacFingerprinter()"
 
     def fingerprint(self, body: object) -> str:
         canonical = _CANONICAL.encode(body)
-        return hmac.digest(self._key, canonical.encode(), "sha256").hex()
+        mac = self._keyed.copy()
+        mac.update(canonical.encode())
+        return mac.hexdigest()
 
 
 class AesGcmSecretBox:
