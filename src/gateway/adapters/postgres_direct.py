@@ -69,20 +69,19 @@ def row_values(table: Table, row: Mapping[str, Any]) -> list[Any]:
     timestamps checked to be aware)."""
     return [
         value if bind is None else bind(value, _DIALECT)
-        for name, bind in _binders(table)
+        for name, bind in _steps(table, "process_bind_param")
         for value in (row[name],)
     ]
 
 
 @functools.cache
-def _binders(table: Table) -> tuple[tuple[str, Callable[[Any, Any], Any] | None], ...]:
-    """Each column's name and, for a decorated type, its bind step: worked out once per
-    table (walking the columns cost more than the values themselves)."""
+def _steps(table: Table, step: str) -> tuple[tuple[str, Callable[[Any, Any], Any] | None], ...]:
+    """Each column's name and, for a decorated type, its `step` (`process_bind_param` or
+    `process_result_value`): worked out once per table (walking the columns cost more
+    than the values themselves)."""
+    decorated = TypeDecorator
     return tuple(
-        (
-            column.name,
-            column.type.process_bind_param if isinstance(column.type, TypeDecorator) else None,
-        )
+        (column.name, getattr(column.type, step) if isinstance(column.type, decorated) else None)
         for column in table.columns
     )
 
@@ -91,11 +90,9 @@ def loaded(table: Table, record: Mapping[str, Any], prefix: str = "") -> dict[st
     """`table`'s columns out of `record` (named `prefix` + column), as the column types
     read them back (JSON parsed)."""
     row = {}
-    for column in table.columns:
-        value = record[prefix + column.name]
-        if isinstance(column.type, TypeDecorator):
-            value = column.type.process_result_value(value, _DIALECT)
-        row[column.name] = value
+    for name, read in _steps(table, "process_result_value"):
+        value = record[prefix + name]
+        row[name] = value if read is None else read(value, _DIALECT)
     return row
 
 
