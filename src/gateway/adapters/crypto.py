@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -24,7 +25,6 @@ from gateway.domain.result import Err, Ok, Result
 
 # Made once: `json.dumps` with arguments builds a new encoder on every call. The canonical
 # form must never change: stored fingerprints are compared with new ones.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 MASTER_KEY_BYTES = 32
@@ -94,7 +94,7 @@ def _card_json(card: Card) -> bytes:
         "y": card.expiry.year,
         "h": card.holder_name.value if card.holder_name else None,
     }
-    return _COMPACT.encode(fields).encode()
+    return msgspec.json.encode(fields)
 
 
 def _card_from_json(plain: bytes) -> Result[Card, CardUnreadable]:

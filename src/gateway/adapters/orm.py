@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -37,9 +38,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
-# Made once: `json.dumps` with arguments builds a new encoder on every call.
-_SORTED = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -72,7 +70,7 @@ class JsonText(TypeDecorator[Mapping[str, str]]):
     def process_bind_param(self, value: Mapping[str, str] | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return _SORTED.encode(dict(value))
+        return msgspec.json.encode(dict(value), order="sorted").decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Mapping[str, str] | None:
         if value is None:
@@ -221,7 +219,7 @@ class JsonDocument(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return _COMPACT.encode(value)
+        return msgspec.json.encode(value).decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
