@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 
 class InProcessKeyLocks:
@@ -21,16 +19,34 @@ class InProcessKeyLocks:
         """How many names are held right now."""
         return len(self._held)
 
-    @asynccontextmanager
-    async def hold(self, name: str) -> AsyncIterator[bool]:
+    def hold(self, name: str) -> _Hold:
+        return _Hold(self, name)
+
+    def _take(self, name: str) -> bool:
         with self._guard:
-            taken = name in self._held
+            if name in self._held:
+                return False
             self._held.add(name)
-        if taken:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            with self._guard:
-                self._held.discard(name)
+            return True
+
+    def _release(self, name: str) -> None:
+        with self._guard:
+            self._held.discard(name)
+
+
+class _Hold:
+    """`async with locks.hold(name) as held`: a class rather than a generator-based
+    context manager, which costs several times more on every payment request."""
+
+    __slots__ = ("_locks", "_name", "_taken")
+
+    def __init__(self, locks: InProcessKeyLocks, name: str) -> None:
+        self._locks, self._name, self._taken = locks, name, False
+
+    async def __aenter__(self) -> bool:
+        self._taken = self._locks._take(self._name)
+        return self._taken
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._taken:
+            self._locks._release(self._name)
