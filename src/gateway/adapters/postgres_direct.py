@@ -4,8 +4,8 @@ SQLAlchemy's pool pings every checkout (three more round trips), and its Core la
 costs more CPU than the statements themselves. Accepting a payment and taking it to the
 bank each run one or two prebuilt statements in autocommit on this small pool instead.
 
-A connection the server dropped expires the whole pool and the statement is tried once
-more on a fresh connection (logged as `<event>_retried`). Callers send only statements
+A connection the server dropped is closed with every idle one and the statement is tried
+once more on a fresh connection (logged as `<event>_retried`). Callers send only statements
 for which a second try after a lost answer is safe. When the second try fails as well,
 the caller gets a `ConnectionError` (the API answers 503 and Retry-After).
 """
