@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.adapters.postgres_direct import DirectPool
@@ -36,3 +39,28 @@ async def test_a_statement_waiting_for_a_connection_is_not_overtaken_by_later_on
 
     assert done[:3] == ["warm-up", "holding", "waiting"], done[:10]
     assert len(done) == 3 + len(later)
+
+
+async def test_a_new_connection_that_cannot_be_opened_is_a_connection_error(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dropped the pool's connection and is still starting up when the
+    statement is tried again on a new one: the caller gets a `ConnectionError` (503)."""
+    pool = DirectPool(pg_engine, size=1)
+    try:
+        pid = await pool.fetchval("test", "SELECT pg_backend_pid()")
+        async with pg_engine.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.1)
+
+        async def starting_up(*_args: object, **_kwargs: object) -> asyncpg.Connection:
+            raise asyncpg.CannotConnectNowError("the database system is starting up")
+
+        monkeypatch.setattr(asyncpg, "connect", starting_up)
+        with pytest.raises(ConnectionError):
+            await pool.fetchval("test", "SELECT 1")
+
+        monkeypatch.undo()  # started: the next statement opens a connection and runs
+        assert await pool.fetchval("test", "SELECT 1") == 1
+    finally:
+        await pool.close()

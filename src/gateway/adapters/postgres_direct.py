@@ -32,13 +32,15 @@ _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _log = structlog.get_logger("gateway.database")
 # The connection is gone or unusable: lost, closed, terminated by an administrator or a
 # server restart (57P01-03, which arrive as an error on the statement itself), or left by
-# such an error in a state asyncpg cannot send on (its InternalClientError).
+# such an error in a state asyncpg cannot send on (its InternalClientError); or no new one
+# could be opened (refused, starting up, no slot left).
 _CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
     asyncpg.InternalClientError,
     OSError,
 )
@@ -134,21 +136,25 @@ class DirectPool:
     async def _retrying(self, event: str, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         async with self._turns:
             for attempt in range(2):
-                connection = await self._take()
+                connection: asyncpg.Connection | None = None
                 try:
+                    connection = await self._take()  # may connect: that can fail too
                     result = await call(connection)
                 except _CONNECTION_ERRORS as error:
-                    connection.terminate()
+                    if connection is not None:
+                        connection.terminate()
                     await self._close_idle()  # a server restart took them all
                     if attempt:
                         raise ConnectionError(f"{event}: the connection failed twice") from error
                     _log.warning(f"{event}_retried", error=type(error).__name__)
                     continue
                 except asyncpg.PostgresError:  # the statement failed, the connection is fine
-                    await self._give_back(connection)
+                    if connection is not None:
+                        await self._give_back(connection)
                     raise
                 except BaseException:  # cancelled mid-statement: its state is unknown
-                    connection.terminate()
+                    if connection is not None:
+                        connection.terminate()
                     raise
                 await self._give_back(connection)
                 return result
