@@ -55,9 +55,14 @@ class ApiKeyAuthenticator:
         loading = self._loading.get(prefix)
         if loading is None:
             loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix))
-            loading.add_done_callback(lambda _: self._loading.pop(prefix, None))
+            loading.add_done_callback(lambda done: self._loaded(prefix, done))
         # shielded: a caller that goes away does not cancel the others' lookup
         return await asyncio.shield(loading)
+
+    def _loaded(self, prefix: str, done: asyncio.Future[ApiKey | None]) -> None:
+        self._loading.pop(prefix, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: its callers may all have gone away
 
     async def _load(self, prefix: str) -> ApiKey | None:
         started = time.monotonic()  # the entry is as old as the query
