@@ -79,18 +79,14 @@ def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> Event
     return cleaned
 
 
-def _repr(value: object) -> str:
-    return repr(value)
-
-
 def render_json(event_dict: EventDict, **_kw: Any) -> str:
     """One JSON object on one line, by msgspec (faster than `json.dumps`); what it
     cannot encode (keys that are not strings) goes through `json.dumps`, and any object
     it does not know becomes its `repr`."""
     try:
-        return msgspec.json.encode(event_dict, enc_hook=_repr).decode()
+        return msgspec.json.encode(event_dict, enc_hook=repr).decode()
     except (TypeError, msgspec.EncodeError):
-        return json.dumps(event_dict, default=_repr)
+        return json.dumps(event_dict, default=repr)
 
 
 def _shared_processors() -> list[Processor]:
