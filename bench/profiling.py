@@ -23,7 +23,8 @@ _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.*?)(?::\d+)?\)$")
 def record(pid: int, seconds: float, output: Path, rate: int = 200) -> subprocess.Popen[bytes]:
     argv = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(seconds))]
     argv += ["--rate", str(rate), "--format", "raw", "--output", str(output), "--nonblocking"]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with output.with_suffix(".log").open("wb") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _short(frame: str) -> str:
@@ -45,7 +46,9 @@ def summarize(collapsed: Path, top: int = TOP) -> dict[str, object]:
     inclusive: Counter[str] = Counter()
     total = 0
     if not collapsed.exists():
-        return {"profile": "py-spy wrote nothing (is ptrace allowed?)"}
+        log = collapsed.with_suffix(".log")
+        said = log.read_text().strip()[-300:] if log.exists() else ""
+        return {"profile": f"py-spy wrote nothing: {said or '(no output)'}"}
     for line in collapsed.read_text().splitlines():
         stack_text, _, count_text = line.rpartition(" ")
         if not count_text.isdigit():
