@@ -29,12 +29,14 @@ def _reject_constant(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")
 
 
+# Made once: `json.loads` with arguments builds a new decoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_reject_constant)
+
+
 def decode_json_body(raw: bytes) -> object:
     """JSON into plain Python values, whatever the Content-Type says; else `malformed_json`."""
     try:
-        value = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_object, parse_constant=_reject_constant
-        )
+        value = _DECODER.decode(raw.decode("utf-8"))
         if b"\\u" in raw:  # only an escape can make a lone surrogate: look for one
             json.dumps(value, ensure_ascii=False).encode()  # lone surrogates: not text
     except RecursionError:

@@ -6,7 +6,7 @@ It wraps Litestar's own exception handling, so it sees every response, including
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from typing import Any
 
@@ -34,7 +34,7 @@ def _incoming_request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and _valid_request_id(value):
             return value.decode("ascii")
-    return f"req_{secrets.token_hex(12)}"
+    return f"req_{os.urandom(12).hex()}"
 
 
 def request_id_of(scope: Scope) -> str:
