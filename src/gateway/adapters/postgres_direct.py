@@ -76,6 +76,21 @@ def row_values(table: Table, row: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+def bound(table: Table, row: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
+    """The values of `names` out of `row`, bound as `row_values` binds them."""
+    binders = _binders(table)
+    return [
+        value if bind is None else bind(value, _DIALECT)
+        for name in names
+        for value, bind in ((row[name], binders[name]),)
+    ]
+
+
+@functools.cache
+def _binders(table: Table) -> dict[str, Callable[[Any, Any], Any] | None]:
+    return dict(_steps(table, "process_bind_param"))
+
+
 @functools.cache
 def _steps(table: Table, step: str) -> tuple[tuple[str, Callable[[Any, Any], Any] | None], ...]:
     """Each column's name and, for a decorated type, its `step` (`process_bind_param` or

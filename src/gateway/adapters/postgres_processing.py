@@ -32,7 +32,14 @@ from gateway.adapters.orm import (
     webhook_endpoints,
 )
 from gateway.adapters.outbox import outbox_row
-from gateway.adapters.postgres_direct import DirectPool, cast, columns, loaded, row_values
+from gateway.adapters.postgres_direct import (
+    DirectPool,
+    bound,
+    cast,
+    columns,
+    loaded,
+    row_values,
+)
 from gateway.adapters.repository import (
     job_changes,
     job_from_row,
@@ -96,6 +103,7 @@ class _Settle:
         ]
         parts += [f"i_{table.name} AS ({self._insert(table)})" for table in self.INSERTED]
         self.sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM p"  # noqa: S608
+        self._widths = {table: len(table.columns) for table in self.INSERTED}
 
     def _next(self, table: Table, name: str, suffix: str = "") -> str:
         self._count += 1
@@ -121,22 +129,15 @@ class _Settle:
     ) -> list[Any]:
         endpoint_ids = [endpoint.id for endpoint in work.endpoints]
         arguments: list[Any] = [payment.id, job.id, endpoint_ids]
-        payment_row = _bound(payments, payment_changes(payment))
-        arguments += [payment_row[name] for name in self.PAYMENT_CHANGES]
-        job_row = _bound(jobs, job_changes(job))
-        arguments += [job_row[name] for name in self.JOB_CHANGES]
+        arguments += bound(payments, payment_changes(payment), self.PAYMENT_CHANGES)
+        arguments += bound(jobs, job_changes(job), self.JOB_CHANGES)
         for table in self.INSERTED:
-            bound = [row_values(table, row) for row in rows[table]]
-            arguments += [list(values) for values in zip(*bound, strict=True)] or [
-                [] for _ in table.columns
-            ]
+            values = [row_values(table, row) for row in rows[table]]
+            if values:
+                arguments += [list(column) for column in zip(*values, strict=True)]
+            else:
+                arguments += [[] for _ in range(self._widths[table])]
         return arguments
-
-
-def _bound(table: Table, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Some of `table`'s columns, bound as their types bind them."""
-    row = {column.name: None for column in table.columns} | dict(changes)
-    return dict(zip(columns(table), row_values(table, row), strict=True))
 
 
 LOAD_SQL = _load_sql()
