@@ -6,10 +6,14 @@ an instruction count repeats within 0.1 %. This drives the API's ASGI app in pro
 (no server, no load generator; a real PostgreSQL behind it) with 32 concurrent requests,
 and counts only the measured window: callgrind starts with instrumentation off and the
 script switches it on after the warm-up (`callgrind_control`). `--ceiling` counts the
-ceiling app (`bench/ceiling_app.py`) the same way.
+ceiling app (`bench/ceiling_app.py`) the same way. `--worker` counts the worker's
+`MakePayment` handler the same way (64 at a time: load, bank call, settle) on payments
+accepted beforehand, with the bank simulator in a process of its own (not counted); the
+RabbitMQ delivery and ack around it are left out.
 
     .venv/bin/python bench/instructions.py               # the API, 640 requests
     .venv/bin/python bench/instructions.py --ceiling     # the ceiling
+    .venv/bin/python bench/instructions.py --worker      # the worker's handler
 
 Needs valgrind (`callgrind`); takes about 30 s. What it leaves out is the same for both
 apps: the server (uvicorn and httptools) and the kernel's work.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -33,44 +38,48 @@ import payloads
 import stack
 from gateway import bootstrap
 from gateway.config import Settings
-from gateway.domain.commands import CreateMerchant
+from gateway.domain.commands import CreateMerchant, MakePayment, RequestPayment
+from gateway.domain.result import Ok
 from gateway.entrypoints.http.app import create_app
 from gateway.entrypoints.logging import configure_logging
 from gateway.entrypoints.serve import tune_garbage_collection
 
 CONCURRENCY = 32
 WARM_UP = 10  # requests per concurrent client before counting starts
+WORKER_CONCURRENCY = 64
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=640)
     parser.add_argument("--ceiling", action="store_true", help="count the ceiling app")
+    parser.add_argument("--worker", action="store_true", help="count the MakePayment handler")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    what = "worker" if args.worker else "ceiling" if args.ceiling else "api"
     if args.child:
         with open(os.devnull, "w") as log:  # the access log is written, to nowhere
-            uvloop.run(_drive(args.requests, log, ceiling=args.ceiling))
+            uvloop.run(_drive(args.requests, log, what))
         return 0
-    return _count(args.requests, ceiling=args.ceiling)
+    return _count(args.requests, what)
 
 
-def _count(requests: int, *, ceiling: bool) -> int:
+def _count(requests: int, what: str) -> int:
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "callgrind.out"
         argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
         argv += [f"--callgrind-out-file={output}", sys.executable, __file__, "--child"]
-        argv += ["--requests", str(requests)] + (["--ceiling"] if ceiling else [])
+        argv += ["--requests", str(requests)] + ([] if what == "api" else [f"--{what}"])
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         totals = [line for line in _lines(output) if line.startswith("totals:")]
         if done.returncode != 0 or not totals:
             print(done.stderr[-3000:], file=sys.stderr)
             return 1
-    measured = requests // CONCURRENCY * CONCURRENCY
+    measured = requests if what == "worker" else requests // CONCURRENCY * CONCURRENCY
     instructions = int(totals[0].split()[1])
-    app = "ceiling" if ceiling else "api"
-    print(f"{app}: {instructions:,} instructions for {measured} requests")
-    print(f"{app}: {instructions / measured:,.0f} instructions per request")
+    unit = "payment" if what == "worker" else "request"
+    print(f"{what}: {instructions:,} instructions for {measured} {unit}s")
+    print(f"{what}: {instructions / measured:,.0f} instructions per {unit}")
     return 0
 
 
@@ -78,16 +87,85 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-async def _drive(requests: int, log: TextIO, *, ceiling: bool) -> None:
+async def _drive(requests: int, log: TextIO, what: str) -> None:
     database = stack.unique("bench_instructions_")
     await stack.create_database(database)
+    bank: asyncio.subprocess.Process | None = None
     try:
         os.environ.update(stack.gateway_env(database, stack.unique("bench-instructions-")))
         os.environ["GATEWAY_LOG_LEVEL"] = "INFO"
         os.environ["GATEWAY_API_KEY_CACHE_S"] = "5"  # as long as it goes: few lookups
-        await _measure(database, requests, log, ceiling=ceiling)
+        if what == "worker":
+            port = stack.free_port()
+            argv = [str(stack.BIN / "gateway"), "bank-simulator", "--port", str(port)]
+            bank = await asyncio.create_subprocess_exec(
+                *argv,
+                "--host",
+                "127.0.0.1",
+                env={**os.environ, "GATEWAY_BANK_LATENCY_MS": "0"},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            os.environ["GATEWAY_BANK_URL"] = f"http://127.0.0.1:{port}"
+            await _measure_worker(requests, log, port)
+        else:
+            await _measure(database, requests, log, ceiling=what == "ceiling")
     finally:
+        if bank is not None:
+            bank.kill()
+            await bank.wait()
         await stack.drop_database(database)
+
+
+async def _measure_worker(payments: int, log: TextIO, bank_port: int) -> None:
+    configure_logging("INFO", log)
+    container = bootstrap.build(Settings.from_env())
+    await bootstrap.migrate_database(container)
+    await _bank_ready(bank_port)
+    mediator = container.mediator()
+    issued = await mediator.send(CreateMerchant("Instructions"))
+    make = payloads.payments(issued.api_key.value)
+    warm_up = WORKER_CONCURRENCY * WARM_UP
+    commands = []
+    for n in range(warm_up + payments):
+        request = make(n)
+        key = request.headers["Idempotency-Key"]
+        accepted = await mediator.send(
+            RequestPayment(issued.merchant_id, key, json.loads(request.body))
+        )
+        if not isinstance(accepted, Ok):
+            raise RuntimeError(f"RequestPayment answered {accepted}")
+        job = accepted.value.job
+        commands.append(MakePayment(job.payment_id, job.id, job.merchant_id))
+    tune_garbage_collection()
+    await _handle(mediator, commands[:warm_up])
+    await _callgrind("on")
+    await _handle(mediator, commands[warm_up:])
+    await _callgrind("off")
+    await container.direct_pool().close()
+
+
+async def _handle(mediator: Any, commands: list[MakePayment]) -> None:
+    pending = iter(commands)
+
+    async def one_at_a_time() -> None:
+        for command in pending:
+            if not isinstance(await mediator.send(command), Ok):
+                raise RuntimeError(f"MakePayment failed: {command}")
+
+    await asyncio.gather(*(one_at_a_time() for _ in range(WORKER_CONCURRENCY)))
+
+
+async def _bank_ready(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError("the bank simulator did not start")
 
 
 async def _measure(database: str, requests: int, log: TextIO, *, ceiling: bool) -> None:
