@@ -27,11 +27,15 @@ QUERIES: dict[str, str | tuple[str, str]] = {
     "accept: idempotency record": (
         "SELECT * FROM idempotency_keys WHERE merchant_id = $M AND key = 'seed-77'"
     ),
-    "worker: payment, job, card, pending row, endpoints": (LOAD_SQL, f"{P}, {J}"),
-    "worker: settle in one statement": (
+    "worker: payment, job, card, pending row, endpoints (a batch of one)": (
+        LOAD_SQL,
+        f"ARRAY[{P}], ARRAY[{J}]",
+    ),
+    "worker: settle in one statement (a batch of one)": (
         SETTLE_SQL,
-        f"{P}, {J}, '{{}}', 'authorized', NULL, 'A1B2C3', NULL, now(), 'completed', NULL,"
-        " NULL, now(), " + ", ".join(["'{}'"] * 21),
+        f"ARRAY[{P}], ARRAY[{J}], ARRAY[''], ARRAY['authorized'], ARRAY[NULL], ARRAY['A1B2C3'],"
+        " ARRAY[NULL], ARRAY[now()], ARRAY['completed'], ARRAY[NULL], ARRAY[NULL], ARRAY[now()], "
+        + ", ".join(["'{}'"] * (SETTLE_SQL.count("[]") - 12)),
     ),
     "worker (fallback): payment by id, for update": (
         f"SELECT * FROM payments WHERE id = {P} FOR UPDATE"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -296,3 +297,114 @@ async def test_make_payment_sends_the_event_to_an_endpoint_registered_during_the
     assert job["status"] == "completed"
     assert await count(case.engine, webhook_deliveries) == 1
     assert await count(case.engine, pending_payments) == 0
+
+
+async def test_payments_loaded_and_settled_at_the_same_time_each_get_their_own_answer(
+    case: Case,
+) -> None:
+    await stored_endpoint(case.engine, case.merchant.id)
+    first, second, third = [await stored(case) for _ in range(3)]
+    stale = await loaded(case, first)
+    assert (await settle(case, await loaded(case, first), "FIRST1"))[0] is True
+
+    works = await asyncio.gather(
+        *(case.processing.load(cmd.payment_id, cmd.job_id, case.uow()) for cmd in (first, second)),
+        case.processing.load("pay_unknown", third.job_id, case.uow()),
+        case.processing.load(third.payment_id, third.job_id, case.uow()),
+    )
+    assert works[2] is None
+    assert [work.payment.id for work in works if work is not None] == [
+        first.payment_id,
+        second.payment_id,
+        third.payment_id,
+    ]
+    assert works[0] is not None
+    assert works[0].payment.status is PaymentStatus.AUTHORIZED
+
+    settled = await asyncio.gather(
+        settle(case, stale, "STALE1"),
+        *(settle(case, work) for work in (works[1], works[3]) if work is not None),
+    )
+
+    assert [applied for applied, _ in settled] == [False, True, True]
+    stored_payments = {row["id"]: row for row in await rows(case.engine, payments)}
+    assert stored_payments[first.payment_id]["authorization_code"] == "FIRST1"
+    assert {row["status"] for row in stored_payments.values()} == {"authorized"}
+    assert {row["status"] for row in await rows(case.engine, jobs)} == {"completed"}
+    assert await count(case.engine, card_data) == 0
+    stored_events = await rows(case.engine, events)
+    assert sorted(event["payment_id"] for event in stored_events) == sorted(stored_payments)
+    deliveries = await rows(case.engine, webhook_deliveries)
+    assert sorted((d["payment_id"], d["event_id"]) for d in deliveries) == sorted(
+        (event["payment_id"], event["id"]) for event in stored_events
+    )
+    sent = await rows(case.engine, outbox, outbox.c.kind == "DeliverWebhook")
+    assert sorted(message["payload"]["delivery_id"] for message in sent) == sorted(
+        delivery["id"] for delivery in deliveries
+    )
+
+
+class _CountingPool(DirectPool):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, size=2)
+        self.statements: list[str] = []
+
+    async def fetch(self, event: str, sql: str, *arguments: Any) -> list[Any]:
+        self.statements.append(event)
+        return await super().fetch(event, sql, *arguments)
+
+
+class _SameEventIds:
+    """Every event gets the same id: the second one stored breaks the primary key."""
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}_same" if prefix == "evt" else f"{prefix}_{id(object())}"
+
+
+@pytest.fixture
+async def counted(pg_engine: AsyncEngine) -> AsyncIterator[tuple[Case, _CountingPool]]:
+    merchant = await stored_merchant(pg_engine)
+    pool = _CountingPool(pg_engine)
+    try:
+        yield Case(pg_engine, PostgresProcessing(pool, ids=_SameEventIds()), merchant), pool
+    finally:
+        await pool.close()
+
+
+async def test_one_statement_loads_and_settles_many_payments_at_a_time(
+    counted: tuple[Case, _CountingPool],
+) -> None:
+    case, pool = counted
+    commands = [await stored(case) for _ in range(20)]
+
+    works = await asyncio.gather(*(loaded(case, cmd) for cmd in commands))
+    assert pool.statements == ["load"]
+    authorized = Authorized("A1B2C3")
+    for work in works:
+        assert work.job is not None
+        apply_outcome(work.payment, work.job, authorized, datetime.now(UTC))
+    one = works[0]
+    assert one.job is not None
+    assert await case.processing.settle(one, one.payment, one.job, case.uow()) is True
+
+    assert pool.statements == ["load", "settle"]
+    assert await count(case.engine, events) == 1
+
+
+async def test_one_statement_settle_of_a_batch_postgres_refuses_goes_one_payment_at_a_time(
+    counted: tuple[Case, _CountingPool],
+) -> None:
+    case, pool = counted
+    commands = [await stored(case) for _ in range(2)]
+    works = await asyncio.gather(*(loaded(case, cmd) for cmd in commands))
+
+    results = await asyncio.gather(*(settle(case, work) for work in works), return_exceptions=True)
+
+    assert pool.statements == ["load", "settle", "settle", "settle"]
+    applied, refused = results
+    assert isinstance(applied, tuple)
+    assert applied[0] is True
+    assert isinstance(refused, asyncpg.UniqueViolationError)
+    statuses = {row["id"]: row["status"] for row in await rows(case.engine, payments)}
+    assert statuses == {commands[0].payment_id: "authorized", commands[1].payment_id: "pending"}
+    assert await count(case.engine, card_data) == 1

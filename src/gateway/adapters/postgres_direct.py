@@ -142,6 +142,12 @@ class DirectPool:
     async def fetchval(self, event: str, sql: str, *arguments: Any) -> Any:
         return await self._retrying(event, lambda connection: connection.fetchval(sql, *arguments))
 
+    async def fetch(self, event: str, sql: str, *arguments: Any) -> list[asyncpg.Record]:
+        records: list[asyncpg.Record] = await self._retrying(
+            event, lambda connection: connection.fetch(sql, *arguments)
+        )
+        return records
+
     async def fetchrow(self, event: str, sql: str, *arguments: Any) -> asyncpg.Record | None:
         record: asyncpg.Record | None = await self._retrying(
             event, lambda connection: connection.fetchrow(sql, *arguments)

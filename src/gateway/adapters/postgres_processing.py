@@ -1,27 +1,35 @@
-"""A payment's trip to the bank on PostgreSQL: one statement before, one after.
+"""A payment's trip to the bank on PostgreSQL: one statement before, one after, each
+shared by the payments that go at the same time (`adapters/batches.py`).
 
-`load` reads the payment, its job, the sealed card, whether a pending row exists and
-the merchant's webhook endpoints in one `SELECT` with joins, outside any transaction.
+`load` reads, for every payment asked for meanwhile, the payment, its job, the sealed
+card, whether a pending row exists and the merchant's webhook endpoints in one `SELECT`
+with joins from `unnest` of the ids, outside any transaction.
 
-`settle` is one statement, so one transaction: an `UPDATE` of the payment that applies
-only while it is still `pending` and the merchant's endpoints are those `load` read,
-and data-modifying CTEs that run only when it applied (they select `FROM` it): the job's
-update, the card data and pending row deleted, and the events, deliveries and
-`DeliverWebhook` outbox rows inserted from arrays (`unnest`), however many there are. A
-bank callback holding the payment's row makes the `UPDATE` wait, and then find it final.
+`settle` is one statement, so one transaction, for a batch: an `UPDATE` of the payments
+from `unnest` of their changes that applies to each only while it is still `pending` and
+its merchant's endpoints are those `load` read, and data-modifying CTEs that act only for
+the payments it updated (they join on its `RETURNING`): the jobs' update, the card data
+and pending rows deleted, and the events, deliveries and `DeliverWebhook` outbox rows
+inserted from arrays, each row with the payment it belongs to. A bank callback holding a
+payment's row makes the `UPDATE` wait, and then find it final. A batch that fails with a
+PostgreSQL error is settled again one payment at a time, so a bad row fails only its own.
 
 Both run on the `DirectPool`. A second try of `settle` after a lost answer finds the
-payment final and stores nothing, as does a delivery of the same `MakePayment` twice.
+payment final and stores nothing, as does a delivery of the same `MakePayment` twice (a
+batch never holds one payment twice).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import structlog
 from sqlalchemy import Table
 
+from gateway.adapters.batches import Batches
 from gateway.adapters.ids import TimeOrderedIds
 from gateway.adapters.orm import (
     events,
@@ -48,95 +56,127 @@ from gateway.adapters.repository import (
 )
 from gateway.adapters.webhook_repository import delivery_row, endpoint_from_row, event_row
 from gateway.application.merchant_events import payment_events
-from gateway.application.ports import PaymentWork, UnitOfWork
+from gateway.application.ports import IdGenerator, PaymentWork, UnitOfWork
 from gateway.domain.commands import DeliverWebhook
 from gateway.domain.model import Job, Payment, PaymentStatus
 from gateway.domain.webhooks import WebhookEndpoint
 
 _ENDPOINT_COLUMNS = ("id", "url", "events", "created_at")
+_log = structlog.get_logger("gateway.worker")
 
 
 def _load_sql() -> str:
-    selected = [f"p.{name} AS p_{name}" for name in columns(payments)]
+    selected = ["x.payment_id AS k_payment", "x.job_id AS k_job"]
+    selected += [f"p.{name} AS p_{name}" for name in columns(payments)]
     selected += [f"j.{name} AS j_{name}" for name in columns(jobs)]
     selected += ["c.sealed AS sealed", "w.payment_id IS NOT NULL AS waiting"]
     selected += [f"e.{name} AS e_{name}" for name in _ENDPOINT_COLUMNS]
     aggregates = ", ".join(f"array_agg({name} ORDER BY id) AS {name}" for name in _ENDPOINT_COLUMNS)
     # Built once from the table definitions; the values are parameters.
     return (
-        f"SELECT {', '.join(selected)} FROM payments p"  # noqa: S608
-        " LEFT JOIN jobs j ON j.id = $2"
+        f"SELECT {', '.join(selected)}"  # noqa: S608
+        " FROM unnest($1::text[], $2::text[]) AS x(payment_id, job_id)"
+        " JOIN payments p ON p.id = x.payment_id"
+        " LEFT JOIN jobs j ON j.id = x.job_id"
         " LEFT JOIN card_data c ON c.payment_id = p.id"
         " LEFT JOIN pending_payments w ON w.payment_id = p.id"
         f" LEFT JOIN LATERAL (SELECT {aggregates} FROM webhook_endpoints"
         " WHERE merchant_id = p.merchant_id AND deleted_at IS NULL) e ON true"
-        " WHERE p.id = $1"
     )
 
 
+# The merchant's endpoints as `load` reads them (oldest first), one string per payment.
 _ENDPOINT_IDS = (
-    "(SELECT coalesce(array_agg(id::text ORDER BY id), '{}') FROM webhook_endpoints"
+    "(SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM webhook_endpoints"
     " WHERE merchant_id = payments.merchant_id AND deleted_at IS NULL)"
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Settling:
+    """One payment's part of a settling statement: its `u` columns, and its rows of each
+    inserted table (values in column order, bound)."""
+
+    payment_id: str
+    changes: list[Any]
+    rows: dict[Table, list[list[Any]]]
+
+
 class _Settle:
-    """The settling statement; parameters: $1 payment id, $2 job id, $3 the endpoint ids
-    `load` saw, then the payment's and the job's changes, then one array per column of
-    each inserted table."""
+    """The settling statement of a batch; parameters: one array per column of `u` (payment
+    id, job id, the endpoint ids `load` saw, the payment's changes, the job's changes),
+    then for each inserted table one array per column and one of the payments the rows
+    belong to."""
 
     PAYMENT_CHANGES = ("status", "decline_code", "authorization_code", "failure_code", "updated_at")
     JOB_CHANGES = ("status", "error_code", "error_message", "completed_at")
     INSERTED = (events, webhook_deliveries, outbox)
 
     def __init__(self) -> None:
-        self._count = 3
-        payment_sets = self._sets(payments, self.PAYMENT_CHANGES)
-        job_sets = self._sets(jobs, self.JOB_CHANGES)
+        self._count = 0
+        u_columns = [("id", "text"), ("job_id", "text"), ("endpoints", "text")]
+        u_columns += [(f"p_{name}", cast(payments, name)) for name in self.PAYMENT_CHANGES]
+        u_columns += [(f"j_{name}", cast(jobs, name)) for name in self.JOB_CHANGES]
+        arrays = ", ".join(self._next(kind) for _, kind in u_columns)
+        names = ", ".join(name for name, _ in u_columns)
+        payment_sets = ", ".join(f"{name} = u.p_{name}" for name in self.PAYMENT_CHANGES)
+        job_sets = ", ".join(f"{name} = u.j_{name}" for name in self.JOB_CHANGES)
+        pending = PaymentStatus.PENDING.value
         # Built once from the table definitions; every value is a numbered parameter.
-        guard = f"status = '{PaymentStatus.PENDING.value}' AND {_ENDPOINT_IDS} = $3::text[]"
         parts = [
-            f"p AS (UPDATE payments SET {payment_sets} WHERE id = $1 AND {guard} RETURNING id)",  # noqa: S608
-            f"j AS (UPDATE jobs SET {job_sets} FROM p WHERE jobs.id = $2)",  # noqa: S608
-            "c AS (DELETE FROM card_data USING p WHERE payment_id = p.id)",
-            "w AS (DELETE FROM pending_payments USING p WHERE payment_id = p.id)",
+            f"u AS (SELECT * FROM unnest({arrays}) AS u({names}))",  # noqa: S608
+            f"p AS (UPDATE payments SET {payment_sets} FROM u WHERE payments.id = u.id"  # noqa: S608
+            f" AND payments.status = '{pending}' AND {_ENDPOINT_IDS} = u.endpoints"
+            " RETURNING payments.id)",
+            f"j AS (UPDATE jobs SET {job_sets} FROM u JOIN p ON p.id = u.id"  # noqa: S608
+            " WHERE jobs.id = u.job_id)",
+            "c AS (DELETE FROM card_data USING p WHERE card_data.payment_id = p.id)",
+            "w AS (DELETE FROM pending_payments USING p WHERE pending_payments.payment_id = p.id)",
         ]
         parts += [f"i_{table.name} AS ({self._insert(table)})" for table in self.INSERTED]
-        self.sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM p"  # noqa: S608
+        self.sql = "WITH " + ", ".join(parts) + " SELECT id FROM p"  # noqa: S608
         self._widths = {table: len(table.columns) for table in self.INSERTED}
 
-    def _next(self, table: Table, name: str, suffix: str = "") -> str:
+    def _next(self, kind: str) -> str:
         self._count += 1
-        return f"${self._count}::{cast(table, name)}{suffix}"
-
-    def _sets(self, table: Table, names: Sequence[str]) -> str:
-        return ", ".join(f"{name} = {self._next(table, name)}" for name in names)
+        return f"${self._count}::{kind}[]"
 
     def _insert(self, table: Table, /) -> str:
         names = columns(table)
-        arrays = ", ".join(self._next(table, name, "[]") for name in names)
+        arrays = ", ".join(self._next(cast(table, name)) for name in names)
+        owners = self._next("text")
         return (
             f"INSERT INTO {table.name} ({', '.join(names)})"  # noqa: S608
-            f" SELECT u.* FROM p CROSS JOIN unnest({arrays}) AS u"
+            f" SELECT {', '.join(f'r.{name}' for name in names)}"
+            f" FROM unnest({arrays}, {owners}) AS r({', '.join(names)}, owner)"
+            " JOIN p ON p.id = r.owner"
         )
 
-    def arguments(
+    def one(
         self,
         work: PaymentWork,
         payment: Payment,
         job: Job,
         rows: Mapping[Table, Sequence[Mapping[str, Any]]],
-    ) -> list[Any]:
-        endpoint_ids = [endpoint.id for endpoint in work.endpoints]
-        arguments: list[Any] = [payment.id, job.id, endpoint_ids]
-        arguments += bound(payments, payment_changes(payment), self.PAYMENT_CHANGES)
-        arguments += bound(jobs, job_changes(job), self.JOB_CHANGES)
+    ) -> _Settling:
+        endpoints = ",".join(endpoint.id for endpoint in work.endpoints)
+        changes: list[Any] = [payment.id, job.id, endpoints]
+        changes += bound(payments, payment_changes(payment), self.PAYMENT_CHANGES)
+        changes += bound(jobs, job_changes(job), self.JOB_CHANGES)
+        inserted = {table: [row_values(table, row) for row in rows[table]] for table in rows}
+        return _Settling(payment.id, changes, inserted)
+
+    def arguments(self, batch: Sequence[_Settling]) -> list[Any]:
+        changes = (settling.changes for settling in batch)
+        arguments: list[Any] = [list(column) for column in zip(*changes, strict=True)]
         for table in self.INSERTED:
-            values = [row_values(table, row) for row in rows[table]]
+            values = [row for settling in batch for row in settling.rows[table]]
+            owners = [settling.payment_id for settling in batch for _ in settling.rows[table]]
             if values:
                 arguments += [list(column) for column in zip(*values, strict=True)]
             else:
                 arguments += [[] for _ in range(self._widths[table])]
+            arguments.append(owners)
         return arguments
 
 
@@ -146,12 +186,25 @@ SETTLE_SQL = _SETTLE.sql
 
 
 class PostgresProcessing:
-    def __init__(self, pool: DirectPool) -> None:
+    def __init__(
+        self,
+        pool: DirectPool,
+        *,
+        ids: IdGenerator | None = None,
+        in_flight: int = 2,
+        largest: int = 100,
+    ) -> None:
         self._pool = pool
-        self._ids = TimeOrderedIds()
+        self._ids = ids or TimeOrderedIds()
+        self._loads: Batches[tuple[str, str], asyncpg.Record | None] = Batches(
+            self._load_many, lambda ask: ask, in_flight=in_flight, largest=largest
+        )
+        self._settles: Batches[_Settling, bool] = Batches(
+            self._settle_many, lambda one: one.payment_id, in_flight=in_flight, largest=largest
+        )
 
     async def load(self, payment_id: str, job_id: str, uow: UnitOfWork) -> PaymentWork | None:
-        record = await self._pool.fetchrow("load", LOAD_SQL, payment_id, job_id)
+        record = await self._loads((payment_id, job_id))
         if record is None:
             return None
         job = job_from_row(loaded(jobs, record, "j_")) if record["j_id"] is not None else None
@@ -171,8 +224,34 @@ class PostgresProcessing:
             webhook_deliveries: [delivery_row(delivery) for delivery in deliveries],
             outbox: [outbox_row(DeliverWebhook(delivery.id, 1)) for delivery in deliveries],
         }
-        arguments = _SETTLE.arguments(work, payment, job, rows)
-        return bool(await self._pool.fetchval("settle", _SETTLE.sql, *arguments))
+        return await self._settles(_SETTLE.one(work, payment, job, rows))
+
+    async def _load_many(self, asks: Sequence[tuple[str, str]]) -> list[asyncpg.Record | None]:
+        payment_ids = [payment_id for payment_id, _ in asks]
+        job_ids = [job_id for _, job_id in asks]
+        records = await self._pool.fetch("load", LOAD_SQL, payment_ids, job_ids)
+        found = {(record["k_payment"], record["k_job"]): record for record in records}
+        return [found.get(ask) for ask in asks]
+
+    async def _settle_many(self, batch: Sequence[_Settling]) -> list[bool | BaseException]:
+        try:
+            return await self._settle_together(batch)
+        except asyncpg.PostgresError as error:
+            if len(batch) == 1:
+                return [error]
+        _log.warning("settle_batch_split", payments=len(batch))
+        results: list[bool | BaseException] = []
+        for one in batch:
+            try:
+                results += await self._settle_together([one])
+            except Exception as error:
+                results.append(error)
+        return results
+
+    async def _settle_together(self, batch: Sequence[_Settling]) -> list[bool | BaseException]:
+        records = await self._pool.fetch("settle", _SETTLE.sql, *_SETTLE.arguments(batch))
+        settled = {record["id"] for record in records}
+        return [one.payment_id in settled for one in batch]
 
 
 def _endpoints(record: asyncpg.Record) -> tuple[WebhookEndpoint, ...]:
