@@ -29,7 +29,7 @@ class Batches(Generic[T, R]):
         run: Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]],
         key: Callable[[T], Hashable],
         *,
-        in_flight: int = 2,
+        in_flight: int = 1,
         largest: int = 100,
     ) -> None:
         self._run = run

@@ -11,12 +11,15 @@ its merchant's endpoints are those `load` read, and data-modifying CTEs that act
 the payments it updated (they join on its `RETURNING`): the jobs' update, the card data
 and pending rows deleted, and the events, deliveries and `DeliverWebhook` outbox rows
 inserted from arrays, each row with the payment it belongs to. A bank callback holding a
-payment's row makes the `UPDATE` wait, and then find it final. A batch that fails with a
-PostgreSQL error is settled again one payment at a time, so a bad row fails only its own.
+payment's row makes the `UPDATE` (and so its batch) wait, and then find it final. A batch
+that fails with a PostgreSQL error is settled again one payment at a time, so a bad row
+fails only its own.
 
-Both run on the `DirectPool`. A second try of `settle` after a lost answer finds the
-payment final and stores nothing, as does a delivery of the same `MakePayment` twice (a
-batch never holds one payment twice).
+One statement of each kind runs at a time: with two, PostgreSQL spent 0.51-0.56 ms per
+payment on them, with one 0.35, at the same throughput (64 payments in flight, in
+process). Both run on the `DirectPool`. A second try of `settle` after a lost answer finds
+the payment final and stores nothing, as does a delivery of the same `MakePayment` twice
+(a batch never holds one payment twice).
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ class PostgresProcessing:
         pool: DirectPool,
         *,
         ids: IdGenerator | None = None,
-        in_flight: int = 2,
+        in_flight: int = 1,
         largest: int = 100,
     ) -> None:
         self._pool = pool
