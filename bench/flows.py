@@ -74,6 +74,7 @@ async def end_to_end(cfg: Config) -> dict[str, object]:
             "failed": failed,
             "lost": accepted - final,
             "cpu_ms_per_payment": {k: round(1000 * v / max(1, final), 3) for k, v in spent.items()},
+            "payments_per_worker_statement": pipeline.batch_sizes(flow.worker_metrics),
         }
         await progress.close()
         return figures

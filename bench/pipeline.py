@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 
 import asyncpg
@@ -58,6 +59,24 @@ class Pipeline:
     worker: Process
     relay: Process
     bank: Process
+    worker_metrics: str
+
+
+def batch_sizes(metrics_url: str) -> dict[str, float]:
+    """Mean payments per shared load and settle statement, from the worker's metrics."""
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    found: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        for kind in ("sum", "count"):
+            prefix = f'gateway_worker_batch_payments_{kind}{{statement="'
+            if line.startswith(prefix):
+                statement = line[len(prefix) :].split('"', 1)[0]
+                found.setdefault(statement, {})[kind] = float(line.rsplit(" ", 1)[1])
+    return {
+        statement: round(values["sum"] / values["count"], 1)
+        for statement, values in sorted(found.items())
+        if values.get("count")
+    }
 
 
 def start_pipeline(
@@ -74,12 +93,13 @@ def start_pipeline(
     group.env["GATEWAY_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
     if worker_concurrency is not None:
         group.env["GATEWAY_WORKER_CONCURRENCY"] = str(worker_concurrency)
-    worker = group.gateway("worker", "worker")
+    metrics_port = free_port()
+    worker = group.gateway("worker", "worker", env={"GATEWAY_METRICS_PORT": str(metrics_port)})
     relay = group.gateway("relay", "relay")
     worker.wait_ready(line="worker_started")
     relay.wait_ready(line="relay_started")
     api, url = start_api(group)
-    return Pipeline(api, url, worker, relay, bank)
+    return Pipeline(api, url, worker, relay, bank, f"http://127.0.0.1:{metrics_port}/metrics")
 
 
 class Progress:

@@ -94,10 +94,10 @@ def _intake(engine: AsyncEngine, pool: DirectPool) -> PaymentIntake:
 
 
 def _processing(engine: AsyncEngine, pool: DirectPool) -> PaymentProcessing:
-    """PostgreSQL reads and settles a payment in a statement each; SQLite through the
-    unit of work."""
+    """PostgreSQL reads and settles the payments in flight in a statement each; SQLite
+    through the unit of work."""
     if engine.dialect.name == "postgresql":
-        return PostgresProcessing(pool)
+        return PostgresProcessing(pool, observe_batch=observability.observe_batch)
     return TransactionalProcessing()
 
 

@@ -348,6 +348,7 @@ class _CountingPool(DirectPool):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine, size=2)
         self.statements: list[str] = []
+        self.batches: list[tuple[str, int]] = []  # as the processing reports them
 
     async def fetch(self, event: str, sql: str, *arguments: Any) -> list[Any]:
         self.statements.append(event)
@@ -365,8 +366,13 @@ class _SameEventIds:
 async def counted(pg_engine: AsyncEngine) -> AsyncIterator[tuple[Case, _CountingPool]]:
     merchant = await stored_merchant(pg_engine)
     pool = _CountingPool(pg_engine)
+
+    def observe(statement: str, payments: int) -> None:
+        pool.batches.append((statement, payments))
+
+    processing = PostgresProcessing(pool, ids=_SameEventIds(), observe_batch=observe)
     try:
-        yield Case(pg_engine, PostgresProcessing(pool, ids=_SameEventIds()), merchant), pool
+        yield Case(pg_engine, processing, merchant), pool
     finally:
         await pool.close()
 
@@ -388,6 +394,7 @@ async def test_one_statement_loads_and_settles_many_payments_at_a_time(
     assert await case.processing.settle(one, one.payment, one.job, case.uow()) is True
 
     assert pool.statements == ["load", "settle"]
+    assert pool.batches == [("load", 20), ("settle", 1)]
     assert await count(case.engine, events) == 1
 
 

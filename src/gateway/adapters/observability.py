@@ -24,17 +24,28 @@ OUTBOX_BACKLOG = Gauge("gateway_outbox_backlog", "Outbox rows not yet published"
 OUTBOX_OLDEST = Gauge("gateway_outbox_oldest_age_seconds", "Age of the oldest unpublished row")
 OUTBOX_PUBLISHED = Counter("gateway_outbox_published_total", "Outbox rows published")
 DLQ_DEPTH = Gauge("gateway_dead_letter_depth", "Messages waiting in the dead-letter queue")
+BATCH_PAYMENTS = Histogram(
+    "gateway_worker_batch_payments",
+    "Payments per shared load or settle statement of the worker (PostgreSQL)",
+    ["statement"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
 
 _log = structlog.get_logger("gateway.mediator")
 # `labels()` validates and locks on every call; message types and outcomes are few.
 _messages = lru_cache(maxsize=256)(MESSAGES.labels)
 _message_seconds = lru_cache(maxsize=256)(MESSAGE_SECONDS.labels)
 _bank_calls = lru_cache(maxsize=64)(BANK_CALLS.labels)
+_batch_payments = lru_cache(maxsize=8)(BATCH_PAYMENTS.labels)
 
 
 def observe_bank_call(outcome: str, seconds: float) -> None:
     _bank_calls(outcome).inc()
     BANK_SECONDS.observe(seconds)
+
+
+def observe_batch(statement: str, payments: int) -> None:
+    _batch_payments(statement).observe(payments)
 
 
 async def timing(message: object, call: Next) -> object:

@@ -24,7 +24,7 @@ the payment final and stores nothing, as does a delivery of the same `MakePaymen
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,9 +196,11 @@ class PostgresProcessing:
         ids: IdGenerator | None = None,
         in_flight: int = 1,
         largest: int = 100,
+        observe_batch: Callable[[str, int], None] | None = None,
     ) -> None:
         self._pool = pool
         self._ids = ids or TimeOrderedIds()
+        self._observe = observe_batch or _unobserved
         self._loads: Batches[tuple[str, str], asyncpg.Record | None] = Batches(
             self._load_many, lambda ask: ask, in_flight=in_flight, largest=largest
         )
@@ -232,6 +234,7 @@ class PostgresProcessing:
     async def _load_many(self, asks: Sequence[tuple[str, str]]) -> list[asyncpg.Record | None]:
         payment_ids = [payment_id for payment_id, _ in asks]
         job_ids = [job_id for _, job_id in asks]
+        self._observe("load", len(asks))
         records = await self._pool.fetch("load", LOAD_SQL, payment_ids, job_ids)
         found = {(record["k_payment"], record["k_job"]): record for record in records}
         return [found.get(ask) for ask in asks]
@@ -252,9 +255,14 @@ class PostgresProcessing:
         return results
 
     async def _settle_together(self, batch: Sequence[_Settling]) -> list[bool | BaseException]:
+        self._observe("settle", len(batch))
         records = await self._pool.fetch("settle", _SETTLE.sql, *_SETTLE.arguments(batch))
         settled = {record["id"] for record in records}
         return [one.payment_id in settled for one in batch]
+
+
+def _unobserved(statement: str, payments: int) -> None:
+    return None
 
 
 def _endpoints(record: asyncpg.Record) -> tuple[WebhookEndpoint, ...]:
