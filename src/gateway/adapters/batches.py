@@ -3,9 +3,9 @@ statement: group commit, in the adapter.
 
 A call starts a batch as soon as the event loop has run what was ready with it (the
 calls made in the same turn go together) when fewer than `in_flight` batches are
-running, so one payment alone waits for nothing. Under load every batch is busy, the calls that come
-meanwhile wait, and the next batch takes them all (up to `largest`): one round trip and
-one commit for many payments instead of one each.
+running, so one payment alone waits for nothing. Under load the batches in flight are
+busy, the calls that come meanwhile wait, and the next batch takes them all (up to
+`largest`): one round trip and one commit for many payments instead of one each.
 """
 
 from __future__ import annotations
