@@ -28,6 +28,13 @@ class Recorder:
         return [ValueError(item) if item in self.failing else item.upper() for item in items]
 
 
+async def turns(count: int) -> None:
+    """Lets the event loop run `count` turns: a batch starts the turn after its first call,
+    and its `run` is entered the turn after that."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
 def batches(recorder: Recorder, *, in_flight: int = 1, largest: int = 100) -> Batches[str, str]:
     return Batches(recorder, lambda item: item, in_flight=in_flight, largest=largest)
 
@@ -44,10 +51,9 @@ async def test_calls_made_while_a_batch_runs_go_together_in_the_next() -> None:
     recorder = Recorder()
     run = batches(recorder)
     first = asyncio.create_task(run("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await turns(2)
     later = [asyncio.create_task(run(name)) for name in ("b", "c", "d")]
-    await asyncio.sleep(0)
+    await turns(1)
     recorder.release.set()
 
     assert await asyncio.gather(first, *later) == ["A", "B", "C", "D"]
@@ -67,8 +73,7 @@ async def test_no_more_than_in_flight_batches_run_at_once_and_none_is_larger_tha
     recorder = Recorder()
     run = batches(recorder, in_flight=2, largest=2)
     calls = [asyncio.create_task(run(name)) for name in "abcde"]
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await turns(5)
 
     assert recorder.batches == [["a", "b"], ["c", "d"]]
     recorder.release.set()
@@ -114,11 +119,10 @@ async def test_a_caller_that_went_away_before_its_batch_started_is_left_out() ->
     recorder = Recorder()
     run = batches(recorder)
     first = asyncio.create_task(run("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await turns(2)
     gone = asyncio.create_task(run("b"))
     kept = asyncio.create_task(run("c"))
-    await asyncio.sleep(0)
+    await turns(1)
     gone.cancel()
     recorder.release.set()
 
@@ -134,10 +138,9 @@ async def test_a_caller_that_goes_away_does_not_stop_its_batch() -> None:
     run = batches(recorder)
     gone = asyncio.create_task(run("a"))
     kept = asyncio.create_task(run("b"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await turns(2)
     gone.cancel()
-    await asyncio.sleep(0)
+    await turns(1)
     recorder.release.set()
 
     assert await kept == "B"
