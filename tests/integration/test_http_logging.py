@@ -26,7 +26,7 @@ def captured() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     output = io.StringIO()
-    configure_logging("DEBUG", output)
+    configure_logging("DEBUG", output, cache_loggers=False)
     yield output
     structlog.reset_defaults()
     root.handlers, root.level = handlers, level
