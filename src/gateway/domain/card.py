@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,21 +37,28 @@ _SCHEME_RANGES: tuple[tuple[CardScheme, tuple[tuple[int, int], ...]], ...] = (
 _PREFIX_LENGTHS = sorted({len(str(low)) for _, ranges in _SCHEME_RANGES for low, _ in ranges})
 
 
+# A doubled Luhn digit, its two digits summed: 5 → 10 → 1, 9 → 18 → 9.
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
 def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if index % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
+    """`digits` (ASCII digits) pass the Luhn check. Every digit, the doubled ones already
+    summed, becomes one character, and their bytes are summed in C."""
+    mixed = (digits[-1::-2] + digits[-2::-2].translate(_DOUBLED)).encode()
+    return (sum(mixed) - 48 * len(mixed)) % 10 == 0
 
 
 def detect_scheme(digits: str) -> CardScheme:
-    prefixes = {length: int(digits[:length]) for length in _PREFIX_LENGTHS}
+    return _scheme_of_prefix(digits[:_PREFIX_LENGTHS[-1]])
+
+
+@functools.cache  # at most 10,000 prefixes of four digits
+def _scheme_of_prefix(head: str) -> CardScheme:
+    prefixes = {length: int(head[:length]) for length in _PREFIX_LENGTHS if length <= len(head)}
     for scheme, ranges in _SCHEME_RANGES:
         for low, high in ranges:
-            if low <= prefixes[len(str(low))] <= high:
+            prefix = prefixes.get(len(str(low)))
+            if prefix is not None and low <= prefix <= high:
                 return scheme
     return CardScheme.UNKNOWN
 
