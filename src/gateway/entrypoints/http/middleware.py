@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 import structlog
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
@@ -19,6 +18,7 @@ from gateway.entrypoints.http import metrics
 from gateway.entrypoints.http.forwarded import client_host
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("ascii")
 _STATE_REQUEST_ID = "request_id"
 _STATE_MERCHANT_ID = "merchant_id"
 _MAX_REQUEST_ID = 200
@@ -65,12 +65,14 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        # Nothing else writes this header: appended, without a search for an earlier one.
+        header = (_REQUEST_ID_NAME, request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
