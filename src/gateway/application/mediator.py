@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from gateway.application.ports import UnitOfWork, UnitOfWorkFactory
@@ -56,12 +57,6 @@ class Mediator:
 
     async def _through(self, message: object, call: Next) -> object:
         for behaviour in reversed(self._behaviours):
-            call = _bind(behaviour, message, call)
+            # A partial, not a coroutine around the behaviour: one frame less per step.
+            call = partial(behaviour, message, call)
         return await call()
-
-
-def _bind(behaviour: Behaviour, message: object, call: Next) -> Next:
-    async def step() -> object:
-        return await behaviour(message, call)
-
-    return step
