@@ -49,7 +49,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def detect_scheme(digits: str) -> CardScheme:
-    return _scheme_of_prefix(digits[:_PREFIX_LENGTHS[-1]])
+    return _scheme_of_prefix(digits[: _PREFIX_LENGTHS[-1]])
 
 
 @functools.cache  # at most 10,000 prefixes of four digits
