@@ -14,6 +14,7 @@ RabbitMQ delivery and ack around it are left out.
     .venv/bin/python bench/instructions.py               # the API, 640 requests
     .venv/bin/python bench/instructions.py --ceiling     # the ceiling
     .venv/bin/python bench/instructions.py --worker      # the worker's handler
+    .venv/bin/python bench/instructions.py --log-level WARNING  # without the access log
 
 Needs valgrind (`callgrind`); takes about 30 s. What it leaves out is the same for both
 apps: the server (uvicorn and httptools) and the kernel's work.
@@ -47,6 +48,7 @@ from gateway.entrypoints.serve import tune_garbage_collection
 CONCURRENCY = 32
 WARM_UP = 10  # requests per concurrent client before counting starts
 WORKER_CONCURRENCY = 64
+LOG_LEVEL = "BENCH_INSTRUCTIONS_LOG_LEVEL"
 
 
 def main() -> int:
@@ -54,8 +56,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=640)
     parser.add_argument("--ceiling", action="store_true", help="count the ceiling app")
     parser.add_argument("--worker", action="store_true", help="count the MakePayment handler")
+    parser.add_argument(
+        "--log-level", default="INFO", help="WARNING leaves the access log line out (its cost)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child:
+        os.environ[LOG_LEVEL] = args.log_level  # the child, under callgrind, reads it
     what = "worker" if args.worker else "ceiling" if args.ceiling else "api"
     if args.child:
         with open(os.devnull, "w") as log:  # the access log is written, to nowhere
@@ -118,7 +125,7 @@ async def _drive(requests: int, log: TextIO, what: str) -> None:
 
 
 async def _measure_worker(payments: int, log: TextIO, bank_port: int) -> None:
-    configure_logging("INFO", log)
+    configure_logging(os.environ.get(LOG_LEVEL, "INFO"), log)
     container = bootstrap.build(Settings.from_env())
     await bootstrap.migrate_database(container)
     await _bank_ready(bank_port)
@@ -169,7 +176,7 @@ async def _bank_ready(port: int) -> None:
 
 
 async def _measure(database: str, requests: int, log: TextIO, *, ceiling: bool) -> None:
-    configure_logging("INFO", log)
+    configure_logging(os.environ.get(LOG_LEVEL, "INFO"), log)
     container = bootstrap.build(Settings.from_env())
     await bootstrap.migrate_database(container)
     issued = await container.mediator().send(CreateMerchant("Instructions"))
