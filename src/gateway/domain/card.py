@@ -54,11 +54,10 @@ def detect_scheme(digits: str) -> CardScheme:
 
 @functools.cache  # at most 10,000 prefixes of four digits
 def _scheme_of_prefix(head: str) -> CardScheme:
-    prefixes = {length: int(head[:length]) for length in _PREFIX_LENGTHS if length <= len(head)}
+    prefixes = {length: int(head[:length]) for length in _PREFIX_LENGTHS}
     for scheme, ranges in _SCHEME_RANGES:
         for low, high in ranges:
-            prefix = prefixes.get(len(str(low)))
-            if prefix is not None and low <= prefix <= high:
+            if low <= prefixes[len(str(low))] <= high:
                 return scheme
     return CardScheme.UNKNOWN
 
