@@ -100,6 +100,7 @@ async def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         results: dict[str, object] = {"mode": "quick" if args.quick else "full"}
         results |= {"machine": machine(), "config": report.config_of(cfg)}
+        RESULTS.mkdir(exist_ok=True)  # the profile scenarios write into it as they run
         for name in chosen:
             print(f"\n== {name} ...", flush=True)
             started = time.perf_counter()
@@ -108,7 +109,6 @@ async def main(argv: list[str] | None = None) -> int:
             results[name] = figures
             print(json.dumps(figures, indent=2), flush=True)
     print(report.verdicts(results))
-    RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{results['mode']}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {path}")
