@@ -67,6 +67,19 @@ def test_values_without_digit_runs_are_kept_as_they_are(event: dict[str, object]
     assert json.loads(_line(event)) == event
 
 
+def test_card_numbers_in_other_scripts_digits_are_masked_too() -> None:
+    arabic_indic = "٤١١١١١١١١١١١١١١١"  # 4111 1111 1111 1111
+    fullwidth = "４２４２４２４２４２４２４２４２"  # 4242 4242 4242 4242
+    line = _line({"event": "e", "note": f"paid with {arabic_indic}", "other": fullwidth})
+    assert arabic_indic not in line
+    assert fullwidth not in line
+
+
+def test_ascii_text_with_twelve_digits_apart_is_kept() -> None:
+    scattered = "a1b2c3d4e5f6g7h8i9j0k1l2"
+    assert json.loads(_line({"event": "e", "note": scattered}))["note"] == scattered
+
+
 def test_keys_that_are_not_strings_and_unknown_objects_still_render() -> None:
     class Opaque:
         def __repr__(self) -> str:

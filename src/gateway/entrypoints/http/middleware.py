@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from gateway.entrypoints.http import metrics
 from gateway.entrypoints.http.forwarded import client_host
+from gateway.entrypoints.logging import bind_context, clear_context
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("ascii")
@@ -49,7 +50,7 @@ def request_id_of(scope: Scope) -> str:
 def set_merchant(scope: Scope, merchant_id: str) -> None:
     """Records who is calling, for the access log line; binds it for every other line."""
     scope.setdefault("state", {})[_STATE_MERCHANT_ID] = merchant_id
-    structlog.contextvars.bind_contextvars(merchant_id=merchant_id)
+    bind_context(merchant_id=merchant_id)
 
 
 class RequestContextMiddleware:
@@ -61,8 +62,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        clear_context()
+        bind_context(request_id=request_id)
         started = time.perf_counter()
         status = 500
         # Nothing else writes this header: appended, without a search for an earlier one.
