@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.adapters.clock import SystemClock
-from gateway.adapters.ids import CROCKFORD, TimeOrderedIds, id_at
+from gateway.adapters.ids import CROCKFORD, TimeOrderedIds, encode, id_at
 
 LAST_MS_OF_YEAR_9999 = 253_402_300_799_999
 ID = re.compile(r"^pay_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -21,6 +21,13 @@ def decode(text: str) -> int:
     for char in text:
         value = value * 32 + CROCKFORD.index(char)
     return value
+
+
+@given(st.integers(min_value=0, max_value=(1 << 130) - 1))
+def test_encode_writes_130_bits_as_26_characters_that_decode_back(value: int) -> None:
+    assert len(encode(value)) == 26
+    assert decode(encode(value)) == value
+    assert decode(encode(value + (1 << 130))) == value  # only the last 130 bits
 
 
 def test_an_id_is_the_prefix_and_26_crockford_characters() -> None:

@@ -33,12 +33,20 @@ _PAIRS = tuple(high + low for high in CROCKFORD for low in CROCKFORD)  # 10 bits
 
 
 def encode(value: int) -> str:
-    """The last 130 bits of `value` as 26 Crockford characters, ten bits at a time."""
-    pairs = []
-    for _ in range(ENCODED_LENGTH // 2):
-        pairs.append(_PAIRS[value & 0x3FF])
-        value >>= 10
-    return "".join(reversed(pairs))
+    """The last 130 bits of `value` as 26 Crockford characters, ten bits at a time.
+
+    Written out rather than looped: three ids are made per accepted payment, and the loop
+    took twice as long."""
+    p = _PAIRS
+    return "".join(
+        (
+            p[value >> 120 & 0x3FF], p[value >> 110 & 0x3FF], p[value >> 100 & 0x3FF],
+            p[value >> 90 & 0x3FF], p[value >> 80 & 0x3FF], p[value >> 70 & 0x3FF],
+            p[value >> 60 & 0x3FF], p[value >> 50 & 0x3FF], p[value >> 40 & 0x3FF],
+            p[value >> 30 & 0x3FF], p[value >> 20 & 0x3FF], p[value >> 10 & 0x3FF],
+            p[value & 0x3FF],
+        )
+    )  # fmt: skip
 
 
 class TimeOrderedIds:
