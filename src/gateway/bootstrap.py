@@ -87,9 +87,10 @@ def _write_lock(settings: Settings) -> asyncio.Lock | None:
 
 
 def _intake(engine: AsyncEngine, pool: DirectPool) -> PaymentIntake:
-    """PostgreSQL accepts a payment in one statement; SQLite through the unit of work."""
+    """PostgreSQL accepts the payments that come together in one statement; SQLite through
+    the unit of work."""
     if engine.dialect.name == "postgresql":
-        return PostgresIntake(pool)
+        return PostgresIntake(pool, observe_batch=observability.observe_accept_batch)
     return TransactionalIntake()
 
 

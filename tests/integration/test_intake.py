@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -220,3 +221,65 @@ async def test_postgres_intake_cut_on_both_tries_raises_a_connection_error_and_s
         )
         is None
     )
+
+
+async def test_postgres_intake_takes_the_payments_that_come_together_in_a_shared_statement(
+    pg_engine: AsyncEngine,
+) -> None:
+    merchant = await stored_merchant(pg_engine)
+    sizes: list[int] = []
+    direct = DirectPool(pg_engine, size=4)
+    intake = PostgresIntake(direct, in_flight=1, observe_batch=lambda _, size: sizes.append(size))
+    used = a_new_payment(merchant, key="used", fingerprint="first")
+    await intake.accept(used, SqlUnitOfWork(pg_engine))
+    news = [a_new_payment(merchant, key=f"key-{n}") for n in range(30)]
+    again = a_new_payment(merchant, key="used", fingerprint="second")
+
+    try:
+        outcomes = await asyncio.gather(
+            *(intake.accept(new, SqlUnitOfWork(pg_engine)) for new in [*news, again])
+        )
+    finally:
+        await direct.close()
+
+    assert outcomes == [None] * 30 + [used.idempotency]
+    assert sizes[0] == 1  # alone: it waited for nothing
+    assert sum(sizes[1:]) == 31
+    assert max(sizes) > 1  # those that came together went together
+    assert await counts(pg_engine) == dict.fromkeys((table.name for table in TABLES), 31)
+    async with SqlUnitOfWork(pg_engine) as uow:
+        for new in news:
+            assert await uow.payments.get(new.payment.id) == new.payment
+            assert await uow.jobs.get(new.job.id) == new.job
+            assert await uow.cards.get(new.payment.id) == new.sealed_card
+            assert await uow.idempotency.get(merchant.id, new.idempotency.key) == new.idempotency
+
+
+async def test_a_shared_statement_postgresql_refuses_is_tried_again_one_payment_at_a_time(
+    pg_engine: AsyncEngine,
+) -> None:
+    merchant = await stored_merchant(pg_engine)
+    sizes: list[int] = []
+    direct = DirectPool(pg_engine, size=4)
+    intake = PostgresIntake(direct, observe_batch=lambda _, size: sizes.append(size))
+    first = a_new_payment(merchant, key="first")
+    # another key for the same payment and job: its rows break the primary keys
+    record = first.idempotency
+    clash = replace(first, idempotency=replace(record, key="clash"))
+    other = a_new_payment(merchant, key="other")
+
+    try:
+        outcomes = await asyncio.gather(
+            *(intake.accept(new, SqlUnitOfWork(pg_engine)) for new in (first, clash, other)),
+            return_exceptions=True,
+        )
+    finally:
+        await direct.close()
+
+    assert sizes == [3, 1, 1, 1]
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], asyncpg.UniqueViolationError)
+    assert outcomes[2] is None
+    assert await counts(pg_engine) == dict.fromkeys((table.name for table in TABLES), 2)
+    async with SqlUnitOfWork(pg_engine) as uow:
+        assert await uow.idempotency.get(merchant.id, "clash") is None  # nothing of it stayed

@@ -30,6 +30,11 @@ BATCH_PAYMENTS = Histogram(
     ["statement"],
     buckets=(1, 2, 5, 10, 20, 50, 100),
 )
+ACCEPT_BATCH_PAYMENTS = Histogram(
+    "gateway_accept_batch_payments",
+    "Payments per accepting statement of the API (PostgreSQL)",
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
 
 _log = structlog.get_logger("gateway.mediator")
 # `labels()` validates and locks on every call; message types and outcomes are few.
@@ -46,6 +51,10 @@ def observe_bank_call(outcome: str, seconds: float) -> None:
 
 def observe_batch(statement: str, payments: int) -> None:
     _batch_payments(statement).observe(payments)
+
+
+def observe_accept_batch(_statement: str, payments: int) -> None:
+    ACCEPT_BATCH_PAYMENTS.observe(payments)
 
 
 async def timing(message: object, call: Next) -> object:
