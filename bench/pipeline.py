@@ -62,16 +62,21 @@ class Pipeline:
     worker_metrics: str
 
 
-def batch_sizes(metrics_url: str) -> dict[str, float]:
-    """Mean payments per shared load and settle statement, from the worker's metrics."""
+def batch_sizes(
+    metrics_url: str, histogram: str = "gateway_worker_batch_payments"
+) -> dict[str, float]:
+    """Mean payments per shared statement, by its `statement` label (`all` when the
+    histogram has none): the worker's load and settle, or the API's accept."""
     text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     found: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
         for kind in ("sum", "count"):
-            prefix = f'gateway_worker_batch_payments_{kind}{{statement="'
-            if line.startswith(prefix):
-                statement = line[len(prefix) :].split('"', 1)[0]
-                found.setdefault(statement, {})[kind] = float(line.rsplit(" ", 1)[1])
+            name, _, value = line.rpartition(" ")
+            if name == f"{histogram}_{kind}":
+                found.setdefault("all", {})[kind] = float(value)
+            elif name.startswith(f'{histogram}_{kind}{{statement="'):
+                statement = name.split('"', 2)[1]
+                found.setdefault(statement, {})[kind] = float(value)
     return {
         statement: round(values["sum"] / values["count"], 1)
         for statement, values in sorted(found.items())

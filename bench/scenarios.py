@@ -125,6 +125,8 @@ async def ceiling_and_accept(cfg: Config, server: str = "uvicorn") -> dict[str, 
         ceiling.stop()
         api, url = pipeline.start_api(env.group, server=server)
         accept = await measure(cfg, url, payloads.payments(env.api_key), api, env.database)
+        sizes = pipeline.batch_sizes(f"{url}/metrics", "gateway_accept_batch_payments")
+        accept["payments_per_statement"] = sizes.get("all")  # warm-up included
         figures: dict[str, object] = {"server": server, "ceiling": ceiling_figures}
         figures |= {"accept": accept, "accept_to_ceiling": ratio(accept, ceiling_figures)}
         figures["api_rss_mib"] = round(stack.tree_rss_mib(api.pid), 1)
