@@ -85,6 +85,15 @@ def row_values(table: Table, row: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+def bound_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row`'s values by column name, bound as `row_values` binds them."""
+    return {
+        name: value if bind is None else bind(value, _DIALECT)
+        for name, bind in _steps(table, "process_bind_param")
+        for value in (row[name],)
+    }
+
+
 def bound(table: Table, row: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
     """The values of `names` out of `row`, bound as `row_values` binds them."""
     binders = _binders(table)

@@ -34,7 +34,7 @@ from sqlalchemy import Table
 from gateway.adapters.batches import Batches
 from gateway.adapters.orm import card_data, idempotency_keys, jobs, outbox, payments
 from gateway.adapters.outbox import outbox_row
-from gateway.adapters.postgres_direct import DirectPool, cast, columns, row_values
+from gateway.adapters.postgres_direct import DirectPool, bound_row, cast, columns
 from gateway.adapters.repository import job_row, payment_row
 from gateway.application.ports import IdempotencyRecord, NewPayment, UnitOfWork
 
@@ -45,12 +45,12 @@ _log = structlog.get_logger("gateway.database")
 
 @dataclass(frozen=True, slots=True)
 class _Accepting:
-    """One payment's part of an accepting statement: its rows, values bound in column order."""
+    """One payment's part of an accepting statement: its row of each table, bound."""
 
     merchant_id: str
     key: str
     payment_id: str
-    rows: dict[Table, list[Any]]
+    rows: dict[Table, dict[str, Any]]
 
 
 class _Accept:
@@ -101,15 +101,12 @@ class _Accept:
         return f"json_to_recordset(${number}::json) AS r({shape}, owner text)"
 
     def arguments(self, batch: Sequence[_Accepting]) -> list[str]:
-        arguments = []
-        for table in self.TABLES:
-            names = self._names[table]
-            rows = [
-                {**dict(zip(names, one.rows[table], strict=True)), "owner": one.payment_id}
-                for one in batch
-            ]
-            arguments.append(msgspec.json.encode(rows).decode())
-        return arguments
+        return [
+            msgspec.json.encode(
+                [{**one.rows[table], "owner": one.payment_id} for one in batch]
+            ).decode()
+            for table in self.TABLES
+        ]
 
 
 _ACCEPT = _Accept()
@@ -139,7 +136,7 @@ class PostgresIntake:
 
     async def accept(self, new: NewPayment, uow: UnitOfWork) -> IdempotencyRecord | None:
         record = new.idempotency
-        rows = {table: row_values(table, row) for table, row in self._rows(new).items()}
+        rows = {table: bound_row(table, row) for table, row in self._rows(new).items()}
         if await self._accepts(_Accepting(record.merchant_id, record.key, new.payment.id, rows)):
             return None
         found = await self._pool.fetchrow("accept", _PREVIOUS, record.merchant_id, record.key)
