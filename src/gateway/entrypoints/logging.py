@@ -128,7 +128,7 @@ def render_json(event_dict: EventDict, **_kw: Any) -> str:
 
 class UtcTimestamp:
     """`timestamp`: ISO 8601 in UTC to the microsecond (`2026-12-06T23:37:56.123456Z`),
-    the date and time of day formatted once a second, not once a line (a fifth of
+    the date and time of day formatted once a second, not once a line (a quarter of
     structlog's `TimeStamper` cost)."""
 
     def __init__(self) -> None:
