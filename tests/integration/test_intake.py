@@ -283,3 +283,44 @@ async def test_a_shared_statement_postgresql_refuses_is_tried_again_one_payment_
     assert await counts(pg_engine) == dict.fromkeys((table.name for table in TABLES), 2)
     async with SqlUnitOfWork(pg_engine) as uow:
         assert await uow.idempotency.get(merchant.id, "clash") is None  # nothing of it stayed
+
+
+AWKWARD_TEXT = [
+    'a quote " and a backslash \\',
+    "\\u0041 and \\n as written, not escapes",
+    "emoji 🍕, CJK 注文, RTL שלום, combining é",
+    '{"json": "inside", "n": [1, 2]}',
+    "'; DROP TABLE payments; --",
+    "%s %(name)s {} $1 ::text",
+]
+
+
+async def test_postgres_intake_stores_awkward_text_and_bytes_exactly_as_given(
+    postgres: Case,
+) -> None:
+    engine, intake, merchant = postgres.engine, postgres.intake, postgres.merchant
+    news = []
+    for number, awkward in enumerate(AWKWARD_TEXT):
+        payment = a_payment(
+            merchant.id,
+            reference=awkward,
+            holder_name=awkward,
+            metadata={awkward: awkward, "controls": "tab\tnewline\n\x01\x1f\x7f"},
+        )
+        job = a_job(payment)
+        record = IdempotencyRecord(
+            merchant.id, f"{awkward}-{number}", awkward, job.id, payment.id, payment.created_at
+        )
+        command = MakePayment(payment.id, job.id, merchant.id)
+        sealed = bytes(range(256)) + awkward.encode()  # every byte value, through base64
+        news.append(NewPayment(payment, job, sealed, command, record))
+
+    outcomes = await asyncio.gather(*(intake.accept(new, SqlUnitOfWork(engine)) for new in news))
+
+    assert outcomes == [None] * len(news)
+    async with SqlUnitOfWork(engine) as uow:
+        for new in news:
+            assert await uow.payments.get(new.payment.id) == new.payment
+            assert await uow.cards.get(new.payment.id) == new.sealed_card
+            key = new.idempotency.key
+            assert await uow.idempotency.get(merchant.id, key) == new.idempotency
