@@ -28,6 +28,7 @@ from gateway.adapters.orm import JsonDocument, JsonText, UtcDateTime
 
 POOL_SIZE = 10
 T = TypeVar("T")
+R = TypeVar("R")
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _log = structlog.get_logger("gateway.database")
 # The connection is gone or unusable: lost, closed, terminated by an administrator or a
@@ -53,6 +54,28 @@ _CONNECTION_ERRORS = (
 # seen in the bench, the settle scanning every payment. Statements are prepared again
 # when they are this old, so their plans follow the tables' size (asyncpg's default: 300).
 STATEMENT_LIFETIME_S = 10
+
+
+async def each_alone_if_refused(
+    together: Callable[[Sequence[T]], Awaitable[list[R | BaseException]]],
+    batch: Sequence[T],
+    event: str,
+) -> list[R | BaseException]:
+    """`together(batch)`, a shared statement's results; when PostgreSQL refuses the batch,
+    each item again on its own, so that a bad one fails only itself (logged as `event`)."""
+    try:
+        return await together(batch)
+    except asyncpg.PostgresError as error:
+        if len(batch) == 1:
+            return [error]
+    _log.warning(event, payments=len(batch))
+    results: list[R | BaseException] = []
+    for one in batch:
+        try:
+            results += await together([one])
+        except Exception as error:
+            results.append(error)
+    return results
 
 
 def cast(table: Table, column: str) -> str:

@@ -26,21 +26,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import msgspec
-import structlog
 from sqlalchemy import Table
 
 from gateway.adapters.batches import Batches
 from gateway.adapters.orm import card_data, idempotency_keys, jobs, outbox, payments
 from gateway.adapters.outbox import outbox_row
-from gateway.adapters.postgres_direct import DirectPool, bound_row, cast, columns
+from gateway.adapters.postgres_direct import (
+    DirectPool,
+    bound_row,
+    cast,
+    columns,
+    each_alone_if_refused,
+)
 from gateway.adapters.repository import job_row, payment_row
 from gateway.application.ports import IdempotencyRecord, NewPayment, UnitOfWork
 
 IN_FLIGHT = 2
 LARGEST = 64
-_log = structlog.get_logger("gateway.database")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,19 +150,7 @@ class PostgresIntake:
         return None if previous.job_id == new.job.id else previous
 
     async def _accept_many(self, batch: Sequence[_Accepting]) -> list[bool | BaseException]:
-        try:
-            return await self._accept_together(batch)
-        except asyncpg.PostgresError as error:
-            if len(batch) == 1:
-                return [error]
-        _log.warning("accept_batch_split", payments=len(batch))
-        results: list[bool | BaseException] = []
-        for one in batch:  # a bad row fails only its own request
-            try:
-                results += await self._accept_together([one])
-            except Exception as error:
-                results.append(error)
-        return results
+        return await each_alone_if_refused(self._accept_together, batch, "accept_batch_split")
 
     async def _accept_together(self, batch: Sequence[_Accepting]) -> list[bool | BaseException]:
         self._observe("accept", len(batch))

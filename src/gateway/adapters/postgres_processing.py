@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import structlog
 from sqlalchemy import Table
 
 from gateway.adapters.batches import Batches
@@ -48,6 +47,7 @@ from gateway.adapters.postgres_direct import (
     bound,
     cast,
     columns,
+    each_alone_if_refused,
     loaded,
     row_values,
 )
@@ -65,7 +65,6 @@ from gateway.domain.model import Job, Payment, PaymentStatus
 from gateway.domain.webhooks import WebhookEndpoint
 
 _ENDPOINT_COLUMNS = ("id", "url", "events", "created_at")
-_log = structlog.get_logger("gateway.worker")
 
 
 def _load_sql() -> str:
@@ -240,19 +239,7 @@ class PostgresProcessing:
         return [found.get(ask) for ask in asks]
 
     async def _settle_many(self, batch: Sequence[_Settling]) -> list[bool | BaseException]:
-        try:
-            return await self._settle_together(batch)
-        except asyncpg.PostgresError as error:
-            if len(batch) == 1:
-                return [error]
-        _log.warning("settle_batch_split", payments=len(batch))
-        results: list[bool | BaseException] = []
-        for one in batch:
-            try:
-                results += await self._settle_together([one])
-            except Exception as error:
-                results.append(error)
-        return results
+        return await each_alone_if_refused(self._settle_together, batch, "settle_batch_split")
 
     async def _settle_together(self, batch: Sequence[_Settling]) -> list[bool | BaseException]:
         self._observe("settle", len(batch))
