@@ -17,6 +17,12 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+ObserveBatch = Callable[[str, int], None]
+"""Told each shared statement's name and how many items it carries (a metric)."""
+
+
+def unobserved(statement: str, items: int) -> None:
+    """The `ObserveBatch` that records nothing."""
 
 
 class Batches(Generic[T, R]):

@@ -22,14 +22,14 @@ no-op that finds its own record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from sqlalchemy import Table
 
-from gateway.adapters.batches import Batches
+from gateway.adapters.batches import Batches, ObserveBatch, unobserved
 from gateway.adapters.orm import card_data, idempotency_keys, jobs, outbox, payments
 from gateway.adapters.outbox import outbox_row
 from gateway.adapters.postgres_direct import (
@@ -126,10 +126,10 @@ class PostgresIntake:
         *,
         in_flight: int = IN_FLIGHT,
         largest: int = LARGEST,
-        observe_batch: Callable[[str, int], None] | None = None,
+        observe_batch: ObserveBatch | None = None,
     ) -> None:
         self._pool = pool
-        self._observe = observe_batch or _unobserved
+        self._observe = observe_batch or unobserved
         self._accepts: Batches[_Accepting, bool] = Batches(
             self._accept_many,
             lambda one: (one.merchant_id, one.key),
@@ -175,7 +175,3 @@ class PostgresIntake:
             card_data: {"payment_id": new.payment.id, "sealed": new.sealed_card, "created_at": now},
             outbox: outbox_row(new.command),
         }
-
-
-def _unobserved(statement: str, payments: int) -> None:
-    return None

@@ -24,14 +24,14 @@ the payment final and stores nothing, as does a delivery of the same `MakePaymen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from sqlalchemy import Table
 
-from gateway.adapters.batches import Batches
+from gateway.adapters.batches import Batches, ObserveBatch, unobserved
 from gateway.adapters.ids import TimeOrderedIds
 from gateway.adapters.orm import (
     events,
@@ -195,11 +195,11 @@ class PostgresProcessing:
         ids: IdGenerator | None = None,
         in_flight: int = 1,
         largest: int = 100,
-        observe_batch: Callable[[str, int], None] | None = None,
+        observe_batch: ObserveBatch | None = None,
     ) -> None:
         self._pool = pool
         self._ids = ids or TimeOrderedIds()
-        self._observe = observe_batch or _unobserved
+        self._observe = observe_batch or unobserved
         self._loads: Batches[tuple[str, str], asyncpg.Record | None] = Batches(
             self._load_many, lambda ask: ask, in_flight=in_flight, largest=largest
         )
@@ -246,10 +246,6 @@ class PostgresProcessing:
         records = await self._pool.fetch("settle", _SETTLE.sql, *_SETTLE.arguments(batch))
         settled = {record["id"] for record in records}
         return [one.payment_id in settled for one in batch]
-
-
-def _unobserved(statement: str, payments: int) -> None:
-    return None
 
 
 def _endpoints(record: asyncpg.Record) -> tuple[WebhookEndpoint, ...]:
