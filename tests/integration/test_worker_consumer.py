@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.adapters.rabbitmq import RabbitBroker
+from gateway.adapters.rabbitmq_consumer import Ack
 from gateway.adapters.rabbitmq_deliveries import PaymentDeliveries
 from gateway.adapters.rabbitmq_topology import Topology
 from gateway.domain.commands import MakePayment
@@ -140,3 +146,133 @@ async def test_a_handler_that_raises_is_retried_and_then_acked(broker: RabbitBro
     await eventually(lambda: len(calls) == 3)
     await consumer.stop(grace_s=1)
     assert await broker.dead_letter_depth() == 0
+
+
+class AcksSent:
+    """Handles deliveries as told, and records every `basic.ack` the consumer sends on
+    the real channel: (delivery tag, multiple)."""
+
+    def __init__(self, hold: Callable[[str], Awaitable[None]]) -> None:
+        self._hold = hold
+        self.sent: list[tuple[int, bool]] = []
+        self.handled: list[str] = []
+
+    async def __call__(self, message: AbstractIncomingMessage, ack: Ack) -> None:
+        channel: Any = message.channel
+        if not hasattr(channel, "real_basic_ack"):
+            channel.real_basic_ack = channel.basic_ack
+            channel.basic_ack = self._recording(channel.real_basic_ack)
+        await self._hold(message.message_id or "")
+        self.handled.append(message.message_id or "")
+        await ack(message)
+
+    def _recording(
+        self, basic_ack: Callable[..., Awaitable[None]]
+    ) -> Callable[..., Awaitable[None]]:
+        async def recorded(delivery_tag: int, multiple: bool = False, wait: bool = True) -> None:
+            self.sent.append((delivery_tag, multiple))
+            await basic_ack(delivery_tag, multiple=multiple, wait=wait)
+
+        return recorded
+
+
+async def test_acks_of_deliveries_settled_together_go_out_as_one(
+    broker: RabbitBroker, topology: Topology
+) -> None:
+    everyone_in = asyncio.Event()
+    started: list[str] = []
+
+    async def together(message_id: str) -> None:
+        started.append(message_id)
+        if len(started) == 20:
+            everyone_in.set()
+        await everyone_in.wait()
+
+    handler = AcksSent(together)
+    consumer = await broker.consume_payments(handler, prefetch=20)
+    await broker.publisher().publish(outbox_rows(20))
+    await eventually(lambda: len(handler.handled) == 20 and bool(handler.sent))
+
+    assert handler.sent == [(20, True)]
+    await consumer.stop(grace_s=1)
+    assert await drain(topology.queue, 1, timeout_s=0.3) == []  # all 20 were acked
+
+
+async def test_an_ack_never_covers_a_delivery_still_being_handled(
+    broker: RabbitBroker, topology: Topology
+) -> None:
+    release = asyncio.Event()
+    first = outbox_rows(1)[0].id
+
+    async def first_waits(message_id: str) -> None:
+        if message_id == first:
+            await release.wait()
+
+    handler = AcksSent(first_waits)
+    consumer = await broker.consume_payments(handler, prefetch=10)
+    await broker.publisher().publish(outbox_rows(10))
+    await eventually(lambda: len(handler.sent) == 9)  # the others, one by one
+
+    assert sorted(handler.sent) == [(tag, False) for tag in range(2, 11)]
+    release.set()
+    await eventually(lambda: len(handler.sent) == 10)
+    assert handler.sent[-1] == (1, True)  # covers only tag 1: 2 to 10 went before
+    await consumer.stop(grace_s=1)
+    assert await drain(topology.queue, 1, timeout_s=0.3) == []
+
+
+async def test_a_delivery_never_acked_returns_while_the_later_ones_stay_acked(
+    broker: RabbitBroker, topology: Topology
+) -> None:
+    first = outbox_rows(1)[0].id
+
+    async def first_hangs(message_id: str) -> None:
+        if message_id == first:
+            await asyncio.sleep(60)
+
+    handler = AcksSent(first_hangs)
+    consumer = await broker.consume_payments(handler, prefetch=10)
+    await broker.publisher().publish(outbox_rows(10))
+    await eventually(lambda: len(handler.sent) == 9)
+
+    await consumer.stop(grace_s=0.1)
+
+    returned = await drain(topology.queue, 10, timeout_s=1)
+    assert [m.message_id for m in returned] == [first]
+
+
+async def test_under_load_every_delivery_is_acked_once_and_the_channel_stays_open(
+    broker: RabbitBroker, topology: Topology
+) -> None:
+    # Hundreds in flight finishing in random order: the acks, together and alone, must
+    # reach the broker in an order it accepts (an ack for a tag already covered closes
+    # the channel, and every unacked delivery would come again).
+    rng = random.Random(7)
+    redelivered: list[str] = []
+
+    async def now_and_then(message_id: str) -> None:
+        await asyncio.sleep(rng.choice([0, 0, 0, 0.001, 0.005, 0.03]))
+
+    handler = AcksSent(now_and_then)
+    consumer = await broker.consume_payments(
+        _noting_redeliveries(handler, redelivered), prefetch=512
+    )
+    await broker.publisher().publish(outbox_rows(3000))
+    await eventually(lambda: len(handler.handled) >= 3000, timeout_s=60)
+
+    await consumer.stop(grace_s=5)
+    assert redelivered == []
+    assert sorted(handler.handled) == sorted(r.id for r in outbox_rows(3000))
+    assert len(handler.sent) < 3000  # most went out together
+    assert await drain(topology.queue, 1, timeout_s=0.3) == []
+
+
+def _noting_redeliveries(
+    handle: AcksSent, redelivered: list[str]
+) -> Callable[[AbstractIncomingMessage, Ack], Awaitable[None]]:
+    async def noting(message: AbstractIncomingMessage, ack: Ack) -> None:
+        if message.redelivered:
+            redelivered.append(message.message_id or "")
+        await handle(message, ack)
+
+    return noting

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from gateway.adapters.rabbitmq_consumer import Ack
 from gateway.adapters.rabbitmq_messages import decode_dead_letter, decode_make_payment
 from gateway.domain.commands import AbandonPayment, MakePayment
 from gateway.domain.result import Err
@@ -73,7 +74,7 @@ class PaymentDeliveries(_Retrying):
         super().__init__(retry_delay_s, max_retry_delay_s, healthy)
         self._send = send
 
-    async def __call__(self, message: AbstractIncomingMessage) -> None:
+    async def __call__(self, message: AbstractIncomingMessage, ack: Ack) -> None:
         command = decode_make_payment(message)
         if command is None:
             _log.error("message_unreadable", message_id=message.message_id)
@@ -86,7 +87,7 @@ class PaymentDeliveries(_Retrying):
             return
         if isinstance(outcome, Err):
             _log.warning("payment_not_found", payment_id=command.payment_id)
-        await message.ack()
+        await ack(message)
 
 
 class DeadLetters(_Retrying):
@@ -103,11 +104,11 @@ class DeadLetters(_Retrying):
         super().__init__(retry_delay_s, max_retry_delay_s, healthy)
         self._send = send
 
-    async def __call__(self, message: AbstractIncomingMessage) -> None:
+    async def __call__(self, message: AbstractIncomingMessage, ack: Ack) -> None:
         command = decode_dead_letter(message)
         if command is None:
             _log.error("dead_letter_unreadable", message_id=message.message_id)
-            await message.ack()
+            await ack(message)
             return
         try:
             await self._send(command)
@@ -120,4 +121,4 @@ class DeadLetters(_Retrying):
             job_id=command.job_id,
             reason=command.reason,
         )
-        await message.ack()
+        await ack(message)

@@ -16,6 +16,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 
 from gateway.adapters.rabbitmq import RabbitBroker
+from gateway.adapters.rabbitmq_consumer import Ack
 from gateway.adapters.rabbitmq_messages import CONTENT_TYPE
 from gateway.adapters.rabbitmq_topology import DELIVER_WEBHOOK
 from gateway.domain.commands import DeliverWebhook
@@ -56,7 +57,7 @@ class WebhookMessages:
         self._send = send
         self._retry_delay_s = retry_delay_s
 
-    async def __call__(self, message: AbstractIncomingMessage) -> None:
+    async def __call__(self, message: AbstractIncomingMessage, ack: Ack) -> None:
         command = decode_deliver_webhook(message)
         if command is None:
             _log.error("message_unreadable", message_id=message.message_id)
@@ -69,7 +70,7 @@ class WebhookMessages:
             await asyncio.sleep(self._retry_delay_s)
             await message.nack(requeue=True)
             return
-        await message.ack()
+        await ack(message)
 
 
 class RabbitRetries:
