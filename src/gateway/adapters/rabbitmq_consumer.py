@@ -43,7 +43,7 @@ class _Delivery:
         self.sent = False  # its ack went out on its own
 
 
-class _Acks:
+class ChannelAcks:
     """The outstanding deliveries of one channel, oldest first, and their acks.
 
     One task writes the acks, in order: a `multiple` ack must not overtake an earlier ack
@@ -55,6 +55,7 @@ class _Acks:
         self._channel: AbstractChannel | None = None
         self._outstanding: deque[_Delivery] = deque()
         self._by_tag: dict[int, _Delivery] = {}
+        self._waiting = 0  # acked, not sent yet
         self._flush_due = False
         self._stragglers: asyncio.TimerHandle | None = None
         self._outgoing: list[tuple[int, bool]] = []
@@ -65,6 +66,7 @@ class _Acks:
             self._channel = message.channel
             self._outstanding.clear()
             self._by_tag.clear()
+            self._waiting = 0
             self._outgoing = []  # the old channel's acks stay with its writer
             self._writer = None
         if message.delivery_tag is not None:
@@ -78,7 +80,10 @@ class _Acks:
         if delivery is None or delivery.message is not message:  # its channel is gone
             await message.ack()
             return
+        if delivery.acked:
+            return
         delivery.acked = True
+        self._waiting += 1
         if not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -93,9 +98,10 @@ class _Acks:
             del self._by_tag[delivery.tag]
             if delivery.acked and not delivery.sent:
                 last = delivery.tag
+                self._waiting -= 1
         if last is not None:
             self._send(last, multiple=True)
-        if self._stragglers is None and any(d.acked and not d.sent for d in outstanding):
+        if self._waiting and self._stragglers is None:
             loop = asyncio.get_running_loop()
             self._stragglers = loop.call_later(self._straggler_s, self._send_stragglers)
 
@@ -105,6 +111,7 @@ class _Acks:
         for delivery in self._outstanding:
             if delivery.acked and not delivery.sent:
                 delivery.sent = True
+                self._waiting -= 1
                 self._send(delivery.tag, multiple=False)
         self._flush()
 
@@ -113,13 +120,15 @@ class _Acks:
         if (self._writer is None or self._writer.done()) and self._channel is not None:
             self._writer = asyncio.create_task(_write(self._channel, self._outgoing))
 
-    async def send_all(self) -> None:
+    async def send_all(self, timeout_s: float = 5.0) -> None:
         """Sends every ack recorded and waits until they are written (before closing)."""
+        self._flush()
         if self._stragglers is not None:
             self._stragglers.cancel()
         self._send_stragglers()
         if self._writer is not None:
-            await self._writer
+            with contextlib.suppress(TimeoutError):  # unsent acks: those deliveries come again
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout_s)
 
 
 async def _write(channel: AbstractChannel, outgoing: list[tuple[int, bool]]) -> None:
@@ -145,7 +154,7 @@ class Consumer:
     def __init__(self, queue: AbstractQueue, handle: Handle, *, straggler_s: float = 0.02) -> None:
         self._queue = queue
         self._handle = handle
-        self._acks = _Acks(straggler_s)
+        self._acks = ChannelAcks(straggler_s)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tag: str | None = None
         self._stopping = False
