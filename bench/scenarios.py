@@ -188,24 +188,44 @@ async def embedded(cfg: Config) -> dict[str, object]:
         return {"accept": figures, "rss_mib": round(stack.rss_mib(dev.pid), 1)}
 
 
-async def growth(cfg: Config) -> dict[str, object]:
-    """Accept on an empty database, then with `growth_rows` payments stored."""
-    async with fresh(cfg, "growth") as env:
-        api, url = pipeline.start_api(env.group)
-        make = payloads.payments
-        empty = await measure(cfg, url, make(env.api_key, "empty"), api, env.database)
+async def growth(cfg: Config, rounds: int = 2) -> dict[str, object]:
+    """Accept on an empty database and on one with `growth_rows` payments stored, an API
+    process on each. Their windows alternate (empty, stored, empty, stored…): this VM's
+    speed drifts by 10 % within minutes, as much as the target allows, so one window
+    after the other would measure the drift."""
+    async with fresh(cfg, "growth_empty") as empty_env, fresh(cfg, "growth") as env:
         started = time.perf_counter()
         await seed_payments(stack.dsn(env.database), cfg.growth_rows)
         seeded_s = round(time.perf_counter() - started, 1)
-        stored = await measure(cfg, url, make(env.api_key, "stored"), api, env.database)
+        sides = {"empty": empty_env, "stored": env}
+        apis = {name: pipeline.start_api(side.group) for name, side in sides.items()}
+        windows: dict[str, list[dict[str, object]]] = {"empty": [], "stored": []}
+        for n in range(rounds):
+            for name, side in sides.items():
+                api, url = apis[name]
+                make = payloads.payments(side.api_key, f"{name}{n}")
+                windows[name].append(await measure(cfg, url, make, api, side.database))
+        empty, stored = _mean(windows["empty"]), _mean(windows["stored"])
         return {
             "stored_payments": cfg.growth_rows,
             "seed_seconds": seeded_s,
             "empty": empty,
             "stored": stored,
+            "windows": windows,
             "rps_ratio": ratio(stored, empty),
             "p99_ratio": ratio(stored, empty, "p99_ms"),
         }
+
+
+def _mean(windows: list[dict[str, object]]) -> dict[str, float]:
+    """The windows' mean of each figure they all have as a number."""
+    keys = [k for k, v in windows[0].items() if isinstance(v, int | float)]
+    means = {}
+    for key in keys:
+        values = [w[key] for w in windows]
+        if all(isinstance(v, int | float) for v in values):
+            means[key] = round(sum(values) / len(values), 3)  # type: ignore[arg-type]
+    return means
 
 
 async def table_sizes(database: str) -> dict[str, str]:
