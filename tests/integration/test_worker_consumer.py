@@ -276,3 +276,23 @@ def _noting_redeliveries(
         await handle(message, ack)
 
     return noting
+
+
+async def test_a_handler_that_fails_unexpectedly_gives_its_delivery_back(
+    broker: RabbitBroker, topology: Topology
+) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    async def fails_once(message: AbstractIncomingMessage, ack: Ack) -> None:
+        seen.append((message.message_id or "", message.redelivered))
+        if not message.redelivered:
+            raise RuntimeError("a bug")
+        await ack(message)
+
+    consumer = await broker.consume_payments(fails_once, prefetch=10)
+    await broker.publisher().publish(outbox_rows(1))
+    await eventually(lambda: len(seen) == 2)
+
+    assert seen == [(outbox_rows(1)[0].id, False), (outbox_rows(1)[0].id, True)]
+    await consumer.stop(grace_s=1)
+    assert await drain(topology.queue, 1, timeout_s=0.3) == []

@@ -140,3 +140,22 @@ async def test_acks_settled_in_one_pass_go_out_as_one_multiple_ack() -> None:
 
 def _as_incoming(message: Message) -> AbstractIncomingMessage:
     return cast("AbstractIncomingMessage", cast("Any", message))
+
+
+async def test_behind_a_delivery_that_never_ends_only_it_is_kept() -> None:
+    broker = Broker(range(1, 202))
+    acks = ChannelAcks(straggler_s=0.001)
+    channel = Channel(broker, random.Random(0))
+    messages = [Message(channel, tag) for tag in range(1, 202)]
+    for message in messages:
+        acks.delivered(_as_incoming(message))
+    for message in messages[1:]:  # tag 1 hangs
+        broker.acked_by_handler.add(message.delivery_tag)
+        await acks.ack(_as_incoming(message))
+        if message.delivery_tag % 50 == 0:
+            await asyncio.sleep(0.005)
+    await asyncio.sleep(0.005)
+
+    assert acks.outstanding == 1
+    assert broker.unacked == {1}
+    assert broker.violations == []

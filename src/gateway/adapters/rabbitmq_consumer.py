@@ -10,7 +10,8 @@ event loop together: one `basic.ack` with `multiple` covers every delivery from 
 oldest one outstanding up to the newest one acked, when each of them was settled. It
 never covers a delivery still being handled: an ack still comes only after its handler
 returned. An ack waiting behind a delivery that is not settled yet is sent on its own
-after `straggler_s`. nack and reject are sent at once, as before.
+after `straggler_s`. nack and reject are sent at once, as before. A handler that raises
+gives its delivery back (nack with requeue) unless it settled it.
 """
 
 from __future__ import annotations
@@ -34,20 +35,21 @@ Handle = Callable[[AbstractIncomingMessage, Ack], Awaitable[None]]
 
 
 class _Delivery:
-    __slots__ = ("acked", "message", "sent", "tag")
+    __slots__ = ("acked", "message", "tag")
 
     def __init__(self, message: AbstractIncomingMessage, tag: int) -> None:
         self.message = message
         self.tag = tag
-        self.acked = False  # its handler acked it
-        self.sent = False  # its ack went out on its own
+        self.acked = False  # its handler acked it; the ack is not sent yet
 
 
 class ChannelAcks:
     """The outstanding deliveries of one channel, oldest first, and their acks.
 
     One task writes the acks, in order: a `multiple` ack must not overtake an earlier ack
-    of a tag it covers, or the broker closes the channel (unknown delivery tag).
+    of a tag it covers, or the broker closes the channel (unknown delivery tag). Only
+    deliveries still being handled stay outstanding past `straggler_s`, so at most the
+    prefetch count of them are kept, however long one of them takes.
     """
 
     def __init__(self, straggler_s: float) -> None:
@@ -55,7 +57,7 @@ class ChannelAcks:
         self._channel: AbstractChannel | None = None
         self._outstanding: deque[_Delivery] = deque()
         self._by_tag: dict[int, _Delivery] = {}
-        self._waiting = 0  # acked, not sent yet
+        self._waiting = 0  # outstanding deliveries acked by their handler
         self._flush_due = False
         self._stragglers: asyncio.TimerHandle | None = None
         self._outgoing: list[tuple[int, bool]] = []
@@ -74,6 +76,11 @@ class ChannelAcks:
             self._outstanding.append(delivery)
             self._by_tag[delivery.tag] = delivery
 
+    @property
+    def outstanding(self) -> int:
+        """Deliveries kept: being handled, or settled less than `straggler_s` ago."""
+        return len(self._outstanding)
+
     async def ack(self, message: AbstractIncomingMessage) -> None:
         tag = message.delivery_tag
         delivery = self._by_tag.get(tag) if tag is not None else None
@@ -89,31 +96,40 @@ class ChannelAcks:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """One `multiple` ack for the settled deliveries at the front."""
         self._flush_due = False
+        self._send_front()
+        if self._waiting and self._stragglers is None:
+            loop = asyncio.get_running_loop()
+            self._stragglers = loop.call_later(self._straggler_s, self._send_stragglers)
+
+    def _send_front(self) -> None:
+        """One `multiple` ack for the settled deliveries at the front."""
         outstanding = self._outstanding
         last: int | None = None
         while outstanding and (outstanding[0].acked or outstanding[0].message.processed):
             delivery = outstanding.popleft()
             del self._by_tag[delivery.tag]
-            if delivery.acked and not delivery.sent:
+            if delivery.acked:
                 last = delivery.tag
                 self._waiting -= 1
         if last is not None:
             self._send(last, multiple=True)
-        if self._waiting and self._stragglers is None:
-            loop = asyncio.get_running_loop()
-            self._stragglers = loop.call_later(self._straggler_s, self._send_stragglers)
 
     def _send_stragglers(self) -> None:
-        """Acks waiting behind a delivery still being handled go out one by one."""
+        """Acks waiting behind a delivery still being handled go out one by one; the
+        deliveries nacked or rejected meanwhile are let go too."""
         self._stragglers = None
+        self._send_front()
+        still: deque[_Delivery] = deque()
         for delivery in self._outstanding:
-            if delivery.acked and not delivery.sent:
-                delivery.sent = True
-                self._waiting -= 1
+            if delivery.acked:
                 self._send(delivery.tag, multiple=False)
-        self._flush()
+            if delivery.acked or delivery.message.processed:
+                del self._by_tag[delivery.tag]
+            else:
+                still.append(delivery)
+        self._outstanding = still
+        self._waiting = 0
 
     def _send(self, tag: int, *, multiple: bool) -> None:
         self._outgoing.append((tag, multiple))
@@ -122,7 +138,6 @@ class ChannelAcks:
 
     async def send_all(self, timeout_s: float = 5.0) -> None:
         """Sends every ack recorded and waits until they are written (before closing)."""
-        self._flush()
         if self._stragglers is not None:
             self._stragglers.cancel()
         self._send_stragglers()
@@ -177,12 +192,22 @@ class Consumer:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, message: AbstractIncomingMessage) -> None:
+        acked = False
+
+        async def ack(delivered: AbstractIncomingMessage) -> None:
+            nonlocal acked
+            acked = True
+            await self._acks.ack(delivered)
+
         try:
-            await self._handle(message, self._acks.ack)
-        except Exception as error:  # e.g. the ack of a channel lost meanwhile
+            await self._handle(message, ack)
+        except Exception as error:  # a bug, or the nack of a channel lost meanwhile
             _log.warning(
                 "delivery_unsettled", message_id=message.message_id, error=type(error).__name__
             )
+            if not (acked or message.processed):  # give it back (its delivery count grows)
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
 
     async def stop(self, grace_s: float) -> None:
         """Stops taking deliveries, waits up to `grace_s` for the in-flight ones, cancels
