@@ -78,30 +78,29 @@ fates = st.lists(st.sampled_from([ACK, ACK, ACK, NACK, ABANDON]), min_size=1, ma
 def test_acks_sent_together_obey_the_broker_and_never_run_ahead(
     fates: list[str], seed: int
 ) -> None:
-    # One seed draws the order of settling and the loop's passes alike (Hypothesis's own
-    # random draws lean on small values and seldom interleave the writes).
-    rng = random.Random(seed)
-    asyncio.run(_settle_all(fates, rng, rng))
+    # A seed draws the order of settling and the loop's passes (Hypothesis's own random
+    # draws lean on small values and seldom interleave the writes).
+    asyncio.run(_settle_all(fates, random.Random(seed)))
 
 
-async def _settle_all(fates: list[str], order: random.Random, passes: random.Random) -> None:
+async def _settle_all(fates: list[str], rng: random.Random) -> None:
     tags = range(1, len(fates) + 1)
     broker = Broker(tags)
-    channel = Channel(broker, passes)
+    channel = Channel(broker, rng)
     acks = ChannelAcks(straggler_s=0.001)
     messages = {tag: Message(channel, tag) for tag in tags}
     for message in messages.values():
         acks.delivered(_as_incoming(message))
 
-    for tag in order.sample(list(tags), len(fates)):
+    for tag in rng.sample(list(tags), len(fates)):
         fate = fates[tag - 1]
         if fate == ACK:
             broker.acked_by_handler.add(tag)
             await acks.ack(_as_incoming(messages[tag]))
         elif fate == NACK:
             await messages[tag].nack()
-        if passes.random() < 0.3:  # the loop runs on: flushes, writes, a straggler timer
-            await asyncio.sleep(passes.choice([0, 0, 0.002]))
+        if rng.random() < 0.3:  # the loop runs on: flushes, writes, a straggler timer
+            await asyncio.sleep(rng.choice([0, 0, 0.002]))
     await acks.send_all()
 
     assert broker.violations == []
