@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,21 +116,43 @@ def ratio(a: dict[str, object], b: dict[str, object], key: str = "rps") -> float
 
 
 async def ceiling_and_accept(cfg: Config, server: str = "uvicorn") -> dict[str, object]:
-    """The ceiling app, then `POST /payments` on the API, one process each, same server."""
+    """The ceiling app and `POST /payments` on the API, one process each, same server,
+    their windows in turn (`alternating`); each side's figures are its windows' mean."""
     async with fresh(cfg, f"accept_{server}") as env:
-        ceiling, url = pipeline.start_ceiling(env.group, env.database, server=server)
-        ceiling_figures = await measure(
-            cfg, url, payloads.payments("unused"), ceiling, env.database
-        )
-        ceiling.stop()
+        ceiling, ceiling_url = pipeline.start_ceiling(env.group, env.database, server=server)
         api, url = pipeline.start_api(env.group, server=server)
-        accept = await measure(cfg, url, payloads.payments(env.api_key), api, env.database)
+        windows = await alternating(
+            {
+                "ceiling": lambda: measure(
+                    cfg, ceiling_url, payloads.payments("unused"), ceiling, env.database
+                ),
+                "accept": lambda: measure(
+                    cfg, url, payloads.payments(env.api_key), api, env.database
+                ),
+            }
+        )
+        ceiling_figures, accept = _mean(windows["ceiling"]), _mean(windows["accept"])
         sizes = pipeline.batch_sizes(f"{url}/metrics", "gateway_accept_batch_payments")
-        accept["payments_per_statement"] = sizes.get("all")  # warm-up included
+        accept["payments_per_statement"] = sizes.get("all")  # warm-ups included
         figures: dict[str, object] = {"server": server, "ceiling": ceiling_figures}
         figures |= {"accept": accept, "accept_to_ceiling": ratio(accept, ceiling_figures)}
+        figures["windows"] = windows
         figures["api_rss_mib"] = round(stack.tree_rss_mib(api.pid), 1)
         return figures
+
+
+async def alternating(
+    sides: dict[str, Callable[[], Awaitable[dict[str, object]]]], rounds: int = 2
+) -> dict[str, list[dict[str, object]]]:
+    """Each side's measured window in turn, the order reversed every other round (A B,
+    B A, …). This VM's speed drifts by 10-20 % within minutes: measured one after the
+    other, the side that ran in the faster minutes would win by that much."""
+    windows: dict[str, list[dict[str, object]]] = {name: [] for name in sides}
+    names = list(sides)
+    for n in range(rounds):
+        for name in names if n % 2 == 0 else names[::-1]:
+            windows[name].append(await sides[name]())
+    return windows
 
 
 async def ladder(cfg: Config) -> dict[str, object]:
@@ -188,23 +210,21 @@ async def embedded(cfg: Config) -> dict[str, object]:
         return {"accept": figures, "rss_mib": round(stack.rss_mib(dev.pid), 1)}
 
 
-async def growth(cfg: Config, rounds: int = 2) -> dict[str, object]:
+async def growth(cfg: Config) -> dict[str, object]:
     """Accept on an empty database and on one with `growth_rows` payments stored, an API
-    process on each. Their windows alternate (empty, stored, empty, stored…): this VM's
-    speed drifts by 10 % within minutes, as much as the target allows, so one window
-    after the other would measure the drift."""
+    process on each, their windows in turn (`alternating`)."""
     async with fresh(cfg, "growth_empty") as empty_env, fresh(cfg, "growth") as env:
         started = time.perf_counter()
         await seed_payments(stack.dsn(env.database), cfg.growth_rows)
         seeded_s = round(time.perf_counter() - started, 1)
         sides = {"empty": empty_env, "stored": env}
         apis = {name: pipeline.start_api(side.group) for name, side in sides.items()}
-        windows: dict[str, list[dict[str, object]]] = {"empty": [], "stored": []}
-        for n in range(rounds):
-            for name, side in sides.items():
-                api, url = apis[name]
-                make = payloads.payments(side.api_key, f"{name}{n}")
-                windows[name].append(await measure(cfg, url, make, api, side.database))
+
+        def window(name: str) -> Callable[[], Awaitable[dict[str, object]]]:
+            (api, url), side = apis[name], sides[name]
+            return lambda: measure(cfg, url, payloads.payments(side.api_key), api, side.database)
+
+        windows = await alternating({name: window(name) for name in sides})
         empty, stored = _mean(windows["empty"]), _mean(windows["stored"])
         return {
             "stored_payments": cfg.growth_rows,
@@ -217,10 +237,10 @@ async def growth(cfg: Config, rounds: int = 2) -> dict[str, object]:
         }
 
 
-def _mean(windows: list[dict[str, object]]) -> dict[str, float]:
+def _mean(windows: list[dict[str, object]]) -> dict[str, object]:
     """The windows' mean of each figure they all have as a number."""
     keys = [k for k, v in windows[0].items() if isinstance(v, int | float)]
-    means = {}
+    means: dict[str, object] = {}
     for key in keys:
         values = [w[key] for w in windows]
         if all(isinstance(v, int | float) for v in values):
