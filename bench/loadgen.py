@@ -47,6 +47,17 @@ class LoadResult:
     errors: int = 0
     last_answer_at: float = 0.0
 
+    @classmethod
+    def pooled(cls, results: list[LoadResult]) -> LoadResult:
+        """One result of several windows: their answers together, their seconds added."""
+        pool = cls(seconds=sum(result.seconds for result in results))
+        for result in results:
+            pool.latencies_s += result.latencies_s
+            pool.statuses += result.statuses
+            pool.errors += result.errors
+            pool.last_answer_at = max(pool.last_answer_at, result.last_answer_at)
+        return pool
+
     @property
     def count(self) -> int:
         return len(self.latencies_s)

@@ -30,6 +30,7 @@ class Config:
     measure_s: float = 15.0
     e2e_s: float = 60.0
     slow_payments: int = 2000
+    slow_rounds: int = 3
     growth_rows: int = 1_000_000
     memory_payments: int = 100_000
     worker_concurrency: int | None = None
@@ -38,7 +39,7 @@ class Config:
     @classmethod
     def of(cls, quick: bool, workdir: Path, **overrides: object) -> Config:
         if quick:
-            sizes = {"warmup_s": 2.0, "measure_s": 8.0, "e2e_s": 10.0}
+            sizes = {"warmup_s": 2.0, "measure_s": 8.0, "e2e_s": 10.0, "slow_rounds": 1}
             sizes |= {"growth_rows": 20_000, "memory_payments": 10_000}
         else:
             sizes = {}
