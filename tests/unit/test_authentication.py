@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from typing import Self
 
@@ -39,8 +40,32 @@ class KeysOnly:
         return None
 
 
-def authenticator(keys: CountingKeys, ttl_s: float = 60.0) -> ApiKeyAuthenticator:
-    return ApiKeyAuthenticator(lambda: KeysOnly(keys), ttl_s)  # type: ignore[arg-type,return-value]
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def authenticator(
+    keys: CountingKeys, ttl_s: float = 60.0, clock: Clock | None = None
+) -> ApiKeyAuthenticator:
+    return ApiKeyAuthenticator(
+        lambda: KeysOnly(keys),  # type: ignore[arg-type,return-value]
+        ttl_s,
+        clock or Clock(),
+    )
+
+
+async def cached_at_start(keys: CountingKeys, clock: Clock, ttl_s: float) -> ApiKeyAuthenticator:
+    """An authenticator whose entry for KEY was loaded at `clock.now`; later lookups wait
+    for `keys.answer` again."""
+    auth = authenticator(keys, ttl_s, clock)
+    keys.answer.set()
+    assert await auth.authenticate(PLAIN.value) == Ok(Principal("mer_1", "key_1"))
+    keys.answer.clear()
+    return auth
 
 
 async def test_concurrent_requests_with_an_uncached_key_share_one_lookup() -> None:
@@ -93,3 +118,50 @@ async def test_unknown_and_wrong_keys_fail_the_same_way() -> None:
     wrong = await auth.authenticate(wrong_secret)
 
     assert type(unknown).__name__ == type(wrong).__name__ == "Err"
+
+
+async def test_past_half_its_life_an_entry_is_looked_up_again_without_making_anyone_wait() -> None:
+    keys, clock = CountingKeys(KEY), Clock()
+    auth = await cached_at_start(keys, clock, ttl_s=2.0)
+    clock.now += 1.5
+
+    answers = [await auth.authenticate(PLAIN.value) for _ in range(5)]  # lookup still out
+
+    assert answers == [Ok(Principal("mer_1", "key_1"))] * 5
+    await asyncio.sleep(0)  # the background lookup starts
+    assert keys.lookups == 2  # one, not one per request
+    keys.answer.set()
+    await asyncio.sleep(0)
+    clock.now += 1.0  # 2.5 s after the first lookup, 1.0 s after the second
+    assert await auth.authenticate(PLAIN.value) == Ok(Principal("mer_1", "key_1"))
+    assert keys.lookups == 2
+
+
+async def test_a_key_revoked_meanwhile_is_refused_once_the_background_lookup_is_back() -> None:
+    keys, clock = CountingKeys(KEY), Clock()
+    auth = await cached_at_start(keys, clock, ttl_s=2.0)
+    keys.key = dataclasses.replace(KEY, revoked_at=datetime(2026, 1, 2, tzinfo=UTC))
+    clock.now += 1.2
+
+    assert await auth.authenticate(PLAIN.value) == Ok(Principal("mer_1", "key_1"))
+    keys.answer.set()
+    await asyncio.sleep(0)
+
+    assert type(await auth.authenticate(PLAIN.value)).__name__ == "Err"
+
+
+async def test_an_entry_is_never_used_past_its_life_while_its_lookup_is_out() -> None:
+    keys, clock = CountingKeys(KEY), Clock()
+    auth = await cached_at_start(keys, clock, ttl_s=2.0)
+    keys.key = None  # deleted, and the lookup that would say so is slow
+    clock.now += 1.5
+    await auth.authenticate(PLAIN.value)  # starts the background lookup
+    clock.now += 0.6  # the entry is 2.1 s old
+
+    waiting = asyncio.create_task(auth.authenticate(PLAIN.value))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # it waits for the lookup instead of using the old entry
+    keys.answer.set()
+
+    assert type(await waiting).__name__ == "Err"
+    assert keys.lookups == 2
