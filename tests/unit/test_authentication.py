@@ -165,3 +165,34 @@ async def test_an_entry_is_never_used_past_its_life_while_its_lookup_is_out() ->
 
     assert type(await waiting).__name__ == "Err"
     assert keys.lookups == 2
+
+
+async def test_close_waits_for_a_lookup_in_the_background() -> None:
+    keys, clock = CountingKeys(KEY), Clock()
+    auth = await cached_at_start(keys, clock, ttl_s=2.0)
+    clock.now += 1.5
+    await auth.authenticate(PLAIN.value)  # starts the background lookup
+    await asyncio.sleep(0)
+
+    closing = asyncio.create_task(auth.close())
+    await asyncio.sleep(0.01)
+    assert not closing.done()
+    keys.answer.set()
+    await closing
+
+    assert keys.lookups == 2
+
+
+async def test_close_cancels_a_lookup_that_does_not_come_back_in_time() -> None:
+    keys, clock = CountingKeys(KEY), Clock()
+    auth = await cached_at_start(keys, clock, ttl_s=2.0)
+    clock.now += 1.5
+    await auth.authenticate(PLAIN.value)
+    await asyncio.sleep(0)
+
+    await asyncio.wait_for(auth.close(timeout_s=0.01), timeout=1.0)
+
+    clock.now += 1.0  # the entry ran out; a new lookup is sent
+    keys.answer.set()
+    assert await auth.authenticate(PLAIN.value) == Ok(Principal("mer_1", "key_1"))
+    assert keys.lookups == 3

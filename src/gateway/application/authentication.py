@@ -71,6 +71,18 @@ class ApiKeyAuthenticator:
         # shielded: a caller that goes away does not cancel the others' lookup
         return await asyncio.shield(loading)
 
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Waits (at most `timeout_s`) for the lookups still out, such as a refresh in the
+        background that no request waits for, so that none outlives the database pool it
+        runs on; cancels the rest."""
+        pending = set(self._loading.values())
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout_s)
+        for lookup in late:
+            lookup.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def _start_loading(self, prefix: str) -> asyncio.Future[ApiKey | None]:
         loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix))
         loading.add_done_callback(lambda done: self._loaded(prefix, done))

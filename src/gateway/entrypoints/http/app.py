@@ -95,6 +95,8 @@ async def _lifespan(
         )
         # readiness connects to the broker (when one is configured) on first use
         stack.push_async_callback(bootstrap.close_broker, container)
+        # before the pool closes: an API-key refresh in the background may still run on it
+        stack.push_async_callback(container.authenticator().close)
         if embedded_relay:
             stop = asyncio.Event()
             relay = asyncio.create_task(bootstrap.in_process_relay(container).run(stop))
