@@ -41,8 +41,11 @@ from tests.fixtures.processes import free_port
 
 PAYMENTS = 100  # in each phase
 CARDS = (*GOOD_CARDS, DECLINED_CARD)  # payment.authorized and payment.declined events
-RETRY_S = 6  # the wait before the second attempt
-OUTAGE_S = 8  # longer: every retry falls due while the broker is down
+# The wait before the second attempt: longer than the 100 first attempts take to fail,
+# so their retries are all still waiting when the node stops. 6 s was not, once, on a
+# slow VM (2026-12-07: none was waiting; the scenario then tests no outage and fails).
+RETRY_S = 12
+OUTAGE_S = 14  # longer: every retry falls due while the broker is down
 HOLD_S = 0.5  # how long the endpoint takes to answer in phase 2
 ORPHANS = "d.status = 'pending' AND d.attempts > (SELECT count(*) FROM webhook_attempts a" \
     " WHERE a.delivery_id = d.id)"  # fmt: skip
