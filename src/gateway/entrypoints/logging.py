@@ -71,6 +71,11 @@ def _mask_digits(match: re.Match[str]) -> str:
     return f"{'*' * (len(digits) - 4)}{digits[-4:]}"
 
 
+def looks_like_card_number(text: str) -> bool:
+    """Whether `text` holds a run of digits that `redact` masks."""
+    return _CARD_LIKE.search(text) is not None
+
+
 def _mask_card_like(text: str) -> str:
     """`text` with its card-number-like digit runs masked. ASCII text with fewer than
     twelve digits holds none and is not searched: counting costs a quarter of the search
