@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.adapters.database import SQLITE_BUSY_TIMEOUT_MS
+from gateway.adapters.database import SQLITE_BUSY_TIMEOUT_MS, create_engine
 from gateway.adapters.unit_of_work import SqlUnitOfWork
 from gateway.application.ports import IdempotencyRecord
 from gateway.domain.commands import MakePayment
@@ -125,3 +128,30 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
         assert journal.scalar() == "wal"
         assert foreign_keys.scalar() == 1
         assert busy_timeout.scalar() == SQLITE_BUSY_TIMEOUT_MS
+
+
+async def test_a_connection_switching_a_new_file_to_wal_waits_for_a_writer_it_blocks(
+    tmp_path: Path,
+) -> None:
+    """The writer holds the file's reserved lock; the new connection takes the shared one
+    to switch the file to WAL. When the writer commits, each waits for the other, and
+    SQLite answers the connection "database is locked" at once instead of calling its
+    busy handler. The connection lets go and tries again, so both succeed."""
+    path = tmp_path / "gateway.db"
+    writer = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE earlier (x INTEGER)")
+
+        async def journal_mode() -> object:
+            async with engine.connect() as connection:
+                return await connection.scalar(text("PRAGMA journal_mode"))
+
+        connecting = asyncio.create_task(journal_mode())
+        await asyncio.sleep(0.2)  # the connection now holds the shared lock and waits
+        await asyncio.to_thread(writer.execute, "COMMIT")
+        assert await asyncio.wait_for(connecting, 10) == "wal"
+    finally:
+        writer.close()
+        await engine.dispose()

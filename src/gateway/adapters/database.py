@@ -4,8 +4,10 @@ the first connection is made when the engine is first used."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -14,11 +16,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_TIMEOUT_S = 2.0
 POOL_SIZE = 20
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
 )
+_WAL_RETRY_S = 0.005
 
 
 def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
@@ -44,6 +46,30 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
             cursor.execute(pragma)
     finally:
         cursor.close()
+    dbapi_connection.run_async(_use_wal)
+
+
+async def _use_wal(connection: aiosqlite.Connection) -> None:
+    """Switch the file to write-ahead logging (it stays so; later switches change nothing).
+
+    Two connections switching a brand-new file at once can both hold its shared lock and
+    both need the exclusive one: SQLite then answers one of them "database is locked" at
+    once, without waiting `busy_timeout`, since waiting could deadlock. That connection
+    tries again until the other has switched, up to `busy_timeout`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor = await connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or loop.time() >= deadline:
+                raise
+            await asyncio.sleep(_WAL_RETRY_S)
+        else:
+            await cursor.close()
+            return
 
 
 def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
