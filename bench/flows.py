@@ -233,9 +233,15 @@ async def slow_bank(cfg: Config) -> dict[str, object]:
 
 
 async def _until_final(progress: pipeline.Progress, ids: list[str], since: float) -> float:
-    """Seconds from `since` (a `perf_counter` time) until every job in `ids` is final."""
+    """Seconds from `since` (a `perf_counter` time) until every job in `ids` is final.
+
+    Each poll asks only for the jobs the one before found unfinished: the measurement
+    shares the two cores with what it measures, and a poll of all 2,000 ids costs
+    PostgreSQL ~2 ms every 50 ms."""
+    left = ids
     while time.perf_counter() - since < SLOW_BANK_LIMIT_S:
-        if not await progress.unfinished(ids):
+        left = await progress.unfinished_ids(left)
+        if not left:
             break
         await asyncio.sleep(0.05)
     return time.perf_counter() - since

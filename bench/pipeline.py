@@ -130,10 +130,14 @@ class Progress:
         return int(row[0]), int(row[1]), int(row[2])
 
     async def unfinished(self, job_ids: list[str]) -> int:
-        value = await self._connection.fetchval(
-            "SELECT count(*) FROM jobs WHERE id = ANY($1::text[]) AND status = 'created'", job_ids
+        return len(await self.unfinished_ids(job_ids))
+
+    async def unfinished_ids(self, job_ids: list[str]) -> list[str]:
+        """Those of `job_ids` not final yet."""
+        rows = await self._connection.fetch(
+            "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND status = 'created'", job_ids
         )
-        return int(value)
+        return [row[0] for row in rows]
 
     async def wait_final(self, expected: int, stall_s: float) -> tuple[int, float]:
         """Waits until `expected` jobs are final, for as long as they keep settling: it
