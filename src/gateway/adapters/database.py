@@ -52,10 +52,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
 async def _use_wal(connection: aiosqlite.Connection) -> None:
     """Switch the file to write-ahead logging (it stays so; later switches change nothing).
 
-    Two connections switching a brand-new file at once can both hold its shared lock and
-    both need the exclusive one: SQLite then answers one of them "database is locked" at
-    once, without waiting `busy_timeout`, since waiting could deadlock. That connection
-    tries again until the other has switched, up to `busy_timeout`.
+    On a brand-new file the switch holds the shared lock while it waits for a writer's
+    reserved one. When that writer then needs the exclusive lock (to commit, or to switch
+    the file itself), each would wait for the other: SQLite answers the switch "database
+    is locked" at once, without waiting `busy_timeout`. Two processes migrating a new
+    file meet this. The switch lets go and tries again, up to `busy_timeout`.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
