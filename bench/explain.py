@@ -11,12 +11,19 @@ finds the row and leaves it: the plan is the same, nothing changes).
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 
 import stack
 from gateway.adapters.postgres_processing import LOAD_SQL, SETTLE_SQL
 from scenarios import Config, fresh
 from seed import seed_payments
+
+
+def _parameters(sql: str) -> int:
+    return len(set(re.findall(r"\$\d+", sql)))
+
 
 BIG = 10_000  # a sequential scan of a table this small is the planner's right choice
 P = "'pay_0" + "0" * 24 + "1'"  # a stored payment id
@@ -33,9 +40,9 @@ QUERIES: dict[str, str | tuple[str, str]] = {
     ),
     "worker: settle in one statement (a batch of one)": (
         SETTLE_SQL,
-        f"ARRAY[{P}], ARRAY[{J}], ARRAY[''], ARRAY['authorized'], ARRAY[NULL], ARRAY['A1B2C3'],"
-        " ARRAY[NULL], ARRAY[now()], ARRAY['completed'], ARRAY[NULL], ARRAY[NULL], ARRAY[now()], "
-        + ", ".join(["'{}'"] * (SETTLE_SQL.count("[]") - 12)),
+        f"ARRAY[{P}], ARRAY[$M], ARRAY[{J}], ARRAY[''], ARRAY['authorized'], ARRAY[NULL],"
+        " ARRAY['A1B2C3'], ARRAY[NULL], ARRAY[now()], ARRAY['completed'], ARRAY[NULL],"
+        " ARRAY[NULL], ARRAY[now()], " + ", ".join(["'{}'"] * (_parameters(SETTLE_SQL) - 13)),
     ),
     "worker (fallback): payment by id, for update": (
         f"SELECT * FROM payments WHERE id = {P} FOR UPDATE"
