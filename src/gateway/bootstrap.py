@@ -194,8 +194,12 @@ def _log_webhook_error(error: Exception) -> None:
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
+    # The process on PostgreSQL's side: `pg_stat_activity.application_name`.
+    application_name = providers.Dependency(instance_of=str, default="gateway")
 
-    engine = providers.Singleton(create_engine, settings.provided.database_url)
+    engine = providers.Singleton(
+        create_engine, settings.provided.database_url, application_name=application_name
+    )
     write_lock = providers.Singleton(_write_lock, settings)
     clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
     ids = providers.Singleton(TimeOrderedIds)
@@ -301,8 +305,10 @@ class Container(containers.DeclarativeContainer):
     )
 
 
-def build(settings: Settings) -> Container:
-    return Container(settings=settings)
+def build(settings: Settings, process: str | None = None) -> Container:
+    """`process` (`api`, `worker`…) names its connections `gateway-<process>`."""
+    name = "gateway" if process is None else f"gateway-{process}"
+    return Container(settings=settings, application_name=name)
 
 
 def in_process_relay(container: Container) -> Relay:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway import bootstrap
 from gateway.adapters.postgres_direct import DirectPool
+from tests.fixtures.database import PG_TEST_URL
+from tests.integration.http_gateway import gateway_settings
 
 
 async def test_a_statement_waiting_for_a_connection_is_not_overtaken_by_later_ones(
@@ -64,3 +68,18 @@ async def test_a_new_connection_that_cannot_be_opened_is_a_connection_error(
         assert await pool.fetchval("test", "SELECT 1") == 1
     finally:
         await pool.close()
+
+
+async def test_a_process_names_its_connections_on_both_pools(tmp_path: Path) -> None:
+    """`pg_stat_activity` shows an operator which process holds a connection."""
+    container = bootstrap.build(gateway_settings(tmp_path, database_url=PG_TEST_URL), "worker")
+    sql = "SELECT current_setting('application_name')"
+    try:
+        async with container.engine().connect() as connection:
+            through_engine = await connection.scalar(text(sql))
+        through_direct_pool = await container.direct_pool().fetchval("test", sql)
+    finally:
+        await container.direct_pool().close()
+        await container.engine().dispose()
+
+    assert through_engine == through_direct_pool == "gateway-worker"

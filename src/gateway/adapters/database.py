@@ -23,12 +23,16 @@ _SQLITE_PRAGMAS = (
 _WAL_RETRY_S = 0.005
 
 
-def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
-    """`schema` (PostgreSQL only): every connection works in it through `search_path`."""
+def create_engine(
+    url: str, *, schema: str | None = None, application_name: str | None = None
+) -> AsyncEngine:
+    """PostgreSQL only: `schema`, every connection works in it through `search_path`;
+    `application_name`, what `pg_stat_activity` and the server's logs show for its
+    connections (which process of ours holds them)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return _postgres_engine(parsed, schema)
+    return _postgres_engine(parsed, schema, application_name)
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:
@@ -73,10 +77,10 @@ async def _use_wal(connection: aiosqlite.Connection) -> None:
             return
 
 
-def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
-    connect_args: dict[str, Any] = {}
-    if schema is not None:
-        connect_args["server_settings"] = {"search_path": schema}
+def _postgres_engine(url: URL, schema: str | None, application_name: str | None) -> AsyncEngine:
+    settings = {"search_path": schema, "application_name": application_name}
+    server_settings = {name: value for name, value in settings.items() if value is not None}
+    connect_args: dict[str, Any] = {"server_settings": server_settings} if server_settings else {}
     return create_async_engine(
         url,
         # Every connection the pool opens stays open: overflow connections are closed when

@@ -154,10 +154,16 @@ def loaded(table: Table, record: Mapping[str, Any], prefix: str = "") -> dict[st
     return row
 
 
+# Taken from the engine's connections: the same tables (a schema per test, or the
+# operator's setting), and the same name in `pg_stat_activity`.
+_SETTINGS = ("search_path", "application_name")
+_SETTINGS_SQL = "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS)
+
+
 class DirectPool:
-    """A few asyncpg connections of its own, opened on demand, with the search path of
-    the engine's connections (a schema per test, or the operator's setting), so both
-    pools see the same tables.
+    """A few asyncpg connections of its own, opened on demand, with the search path and
+    application name of the engine's connections, so both pools see the same tables and
+    an operator sees whose connections they are.
 
     Statements wait for a connection in the order they came: asyncpg's pool hands a
     returned connection to whoever asks first, and the waiter it woke goes to the back of
@@ -175,7 +181,7 @@ class DirectPool:
         self._engine = engine
         self._idle_lifetime_s = idle_lifetime_s
         self._idle: list[tuple[float, asyncpg.Connection]] = []  # last used on top
-        self._target: tuple[str, str] | None = None  # DSN, search path
+        self._target: tuple[str, dict[str, str]] | None = None  # DSN, settings
         self._opening = asyncio.Lock()
         self._turns = asyncio.Semaphore(size)  # wakes its waiters in the order they came
         self._closing = False
@@ -227,10 +233,10 @@ class DirectPool:
             _, idle = self._idle.pop()
             if not idle.is_closed():
                 return idle
-        dsn, search_path = await self._where()
+        dsn, settings = await self._where()
         connection: asyncpg.Connection = await asyncpg.connect(
             dsn,
-            server_settings={"search_path": search_path},
+            server_settings=settings,
             max_cached_statement_lifetime=STATEMENT_LIFETIME_S,
         )
         return connection
@@ -244,14 +250,15 @@ class DirectPool:
         if now - self._idle[0][0] > self._idle_lifetime_s:  # the least recently used
             await _close(self._idle.pop(0)[1])
 
-    async def _where(self) -> tuple[str, str]:
+    async def _where(self) -> tuple[str, dict[str, str]]:
         if self._target is None:
             async with self._opening:
                 if self._target is None:
                     async with self._engine.connect() as connection:
-                        search_path = await connection.scalar(text("SHOW search_path"))
+                        found = await connection.execute(text(_SETTINGS_SQL))
+                        settings = dict(zip(_SETTINGS, found.one(), strict=True))
                     url = self._engine.url.set(drivername="postgresql")
-                    self._target = (url.render_as_string(hide_password=False), str(search_path))
+                    self._target = (url.render_as_string(hide_password=False), settings)
         return self._target
 
     async def _close_idle(self) -> None:

@@ -118,7 +118,7 @@ def _run(action: Action, settings: Settings, *, require_current: bool = True) ->
         read_card_key(settings, create=True)
 
     async def go() -> None:
-        container = bootstrap.build(settings)
+        container = bootstrap.build(settings, "admin")
         try:
             await admin.prepare_schema(container, require_current=require_current)
             await action(container)

@@ -25,7 +25,7 @@ _log = structlog.get_logger("gateway.relay")
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    container = bootstrap.build(settings)
+    container = bootstrap.build(settings, "relay")
     async with contextlib.AsyncExitStack() as stack:
         if stop is None:
             stop = stack.enter_context(stop_on_signals())

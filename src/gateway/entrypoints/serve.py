@@ -56,7 +56,7 @@ def serve_asgi(app: object, host: str, port: int, workers: int = 1) -> None:
 def dev(settings: Settings, host: str, port: int) -> int:
     """Everything in one process: SQLite, in-process delivery, in-process bank simulator."""
     configure_logging(settings.log_level)
-    container = bootstrap.build(settings)
+    container = bootstrap.build(settings, "dev")
     asyncio.run(_first_start(container, port))
     serve_asgi(create_app(container, embedded_relay=True), host, port)
     return 0
@@ -83,7 +83,7 @@ async def _first_start(container: bootstrap.Container, port: int) -> None:
 
 def api(settings: Settings, host: str, port: int, workers: int) -> int:
     configure_logging(settings.log_level)
-    container = bootstrap.build(settings)
+    container = bootstrap.build(settings, "api")
     asyncio.run(_check_schema(container))
     if workers > 1:
         serve_asgi("gateway.entrypoints.http.asgi:app_from_env", host, port, workers)

@@ -27,7 +27,7 @@ async def run_webhooks(
 ) -> None:
     if settings.broker_url is None:
         raise ConfigError(f"{PREFIX}BROKER_URL must be set (amqp://…) for `gateway webhooks`")
-    container = bootstrap.build(settings)
+    container = bootstrap.build(settings, "webhooks")
     async with contextlib.AsyncExitStack() as stack:
         if stop is None:
             stop = stack.enter_context(stop_on_signals())

@@ -28,7 +28,7 @@ _log = structlog.get_logger("gateway.worker")
 async def run_worker(
     settings: Settings, stop: asyncio.Event | None = None, *, grace_s: float = GRACE_S
 ) -> None:
-    container = bootstrap.build(settings)
+    container = bootstrap.build(settings, "worker")
     async with contextlib.AsyncExitStack() as stack:
         if stop is None:
             stop = stack.enter_context(stop_on_signals())

@@ -13,4 +13,4 @@ from gateway.entrypoints.logging import configure_logging
 def app_from_env() -> Litestar:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return create_app(bootstrap.build(settings))
+    return create_app(bootstrap.build(settings, "api"))
