@@ -4,6 +4,7 @@ unit-of-work ones (SQLite and PostgreSQL) keep the same contract on real databas
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -415,3 +416,57 @@ async def test_one_statement_settle_of_a_batch_postgres_refuses_goes_one_payment
     statuses = {row["id"]: row["status"] for row in await rows(case.engine, payments)}
     assert statuses == {commands[0].payment_id: "authorized", commands[1].payment_id: "pending"}
     assert await count(case.engine, card_data) == 1
+
+
+class _CapturingPool(DirectPool):
+    """Keeps the statements and arguments the processing sends."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, size=2)
+        self.sent: list[tuple[str, str, tuple[Any, ...]]] = []
+
+    async def fetch(self, event: str, sql: str, *arguments: Any) -> list[Any]:
+        self.sent.append((event, sql, arguments))
+        return await super().fetch(event, sql, *arguments)
+
+
+def _loops(node: dict[str, Any], relation: str) -> int:
+    """Times the plan under `node` read `relation`."""
+    own = node["Actual Loops"] if node.get("Relation Name") == relation else 0
+    return own + sum(_loops(child, relation) for child in node.get("Plans", ()))
+
+
+async def test_one_statement_settle_looks_up_the_endpoints_once_per_payment_whatever_the_plan(
+    pg_engine: AsyncEngine,
+) -> None:
+    """A plan made while `payments` was small reads every pending payment. The check that
+    the merchant's endpoints are those `load` read must still run once per payment of
+    the batch, not once per row read: here, with index scans off, over 200 pending ones."""
+    merchant = await stored_merchant(pg_engine)
+    await stored_endpoint(pg_engine, merchant.id)
+    pool = _CapturingPool(pg_engine)
+    case = Case(pg_engine, PostgresProcessing(pool), merchant)
+    try:
+        commands = [await stored(case) for _ in range(200)]
+        works = await asyncio.gather(*(loaded(case, cmd) for cmd in commands[:3]))
+        for work in works:
+            assert work.job is not None
+            apply_outcome(work.payment, work.job, Authorized("A1B2C3"), datetime.now(UTC))
+        await asyncio.gather(
+            *(case.processing.settle(w, w.payment, w.job, case.uow()) for w in works if w.job)
+        )
+    finally:
+        await pool.close()
+    [(_, sql, arguments)] = [sent for sent in pool.sent if sent[0] == "settle"]
+
+    async with pg_engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        async with raw.transaction():
+            await raw.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
+            found = await raw.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *arguments)
+            [plan] = json.loads(found) if isinstance(found, str) else found  # SQLAlchemy's codec
+            await raw.execute("ROLLBACK; BEGIN")  # ANALYZE ran it: change nothing
+
+    assert _loops(plan["Plan"], "payments") >= 1
+    assert _loops(plan["Plan"], "webhook_endpoints") <= len(works)
