@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 
 import loadgen
@@ -161,11 +162,21 @@ async def profile_pipeline(cfg: Config) -> dict[str, object]:
         return figures
 
 
-def _meter(flow: pipeline.Pipeline, database: str) -> stack.CpuMeter:
-    """CPU of every process a payment passes through (RabbitMQ's node is shared)."""
+def _meter(flow: pipeline.Pipeline, database: str, *, bench: bool = False) -> stack.CpuMeter:
+    """CPU of every process a payment passes through (RabbitMQ's node is shared), and with
+    `bench` of this process."""
     processes = {"api": flow.api, "relay": flow.relay, "worker": flow.worker, "bank": flow.bank}
     pids = {name: [process.pid] for name, process in processes.items()}
-    return stack.CpuMeter(pids | {"rabbitmq": stack.pids_named("beam.smp")}, database)
+    pids["rabbitmq"] = stack.pids_named("beam.smp")
+    if bench:
+        pids["bench"] = [os.getpid()]
+    return stack.CpuMeter(pids, database)
+
+
+def _cores(spent: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU seconds per process over `seconds`: the cores each used, and in all."""
+    cores = {name: round(cpu / seconds, 2) for name, cpu in spent.items()}
+    return cores | {"all": round(sum(spent.values()) / seconds, 2)}
 
 
 async def slow_bank(cfg: Config) -> dict[str, object]:
@@ -176,7 +187,9 @@ async def slow_bank(cfg: Config) -> dict[str, object]:
     `slow_rounds` bursts (3; 1 with `--quick`), each after an idle window, so the two sides
     alternate and the p99s are of a few hundred answers each: one burst's drain gives the
     probe ~100, whose p99 is their second-worst. The probe's first answers after start-up
-    (connections opened, caches filled) are left out of both."""
+    (connections opened, caches filled) are left out of both. The cores each process used
+    while the worker drained are reported with them (`bench`: this process, the probe's
+    client and the poll)."""
     async with fresh(cfg, "slowbank") as env:
         flow = pipeline.start_pipeline(
             env.group, bank_latency_ms=1000, worker_concurrency=cfg.worker_concurrency
@@ -189,6 +202,7 @@ async def slow_bank(cfg: Config) -> dict[str, object]:
         busy: list[loadgen.LoadResult] = []
         rounds: list[dict[str, object]] = []
         final_s: list[float] = []
+        drain_cpu: dict[str, float] = {}
         unfinished = 0
         for round_ in range(cfg.slow_rounds):
             await progress.wait_final(accepted, DRAIN_STALL_S)
@@ -204,7 +218,10 @@ async def slow_bank(cfg: Config) -> dict[str, object]:
             probe = asyncio.create_task(
                 _probe(flow.url, make, offset + 500_000, seconds=SLOW_BANK_TARGET_S, stop=done)
             )
+            meter = _meter(flow, env.database, bench=True)
+            await meter.start()
             after_last_accept_s = await _until_final(progress, ids, burst.last_answer_at)
+            spent = await meter.stop()
             done.set()
             busy.append(await probe)
             final_s.append(round(after_last_accept_s, 2))
@@ -217,8 +234,10 @@ async def slow_bank(cfg: Config) -> dict[str, object]:
                     "unfinished": left,
                     "probe_idle": idle[-1].summary(),
                     "probe_while_draining": busy[-1].summary(),
+                    "drain_cores": _cores(spent, after_last_accept_s),
                 }
             )
+            drain_cpu = {name: drain_cpu.get(name, 0.0) + spent[name] for name in spent}
             accepted += idle[-1].statuses[202] + burst.statuses[202] + busy[-1].statuses[202]
         await progress.close()
         return {
@@ -228,6 +247,7 @@ async def slow_bank(cfg: Config) -> dict[str, object]:
             "unfinished": unfinished,
             "probe_idle": loadgen.LoadResult.pooled(idle).summary(),
             "probe_while_draining": loadgen.LoadResult.pooled(busy).summary(),
+            "drain_cores": _cores(drain_cpu, sum(final_s)),
             "rounds": rounds,
         }
 
