@@ -110,7 +110,7 @@ def relay(settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     _serve_metrics(settings)
-    _run_loop(_checked(settings, lambda: run_relay(settings)))
+    _run_loop(_checked(settings, "relay", lambda: run_relay(settings)))
     return 0
 
 
@@ -119,7 +119,7 @@ def worker(settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     _serve_metrics(settings)
-    _run_loop(_checked(settings, lambda: run_worker(settings)))
+    _run_loop(_checked(settings, "worker", lambda: run_worker(settings)))
     return 0
 
 
@@ -128,7 +128,7 @@ def webhooks(settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     _serve_metrics(settings)
-    _run_loop(_checked(settings, lambda: run_webhooks(settings)))
+    _run_loop(_checked(settings, "webhooks", lambda: run_webhooks(settings)))
     return 0
 
 
@@ -151,6 +151,7 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _checked(settings: Settings, process: Callable[[], Awaitable[None]]) -> None:
-    await _check_schema(bootstrap.build(settings))
+async def _checked(settings: Settings, name: str, process: Callable[[], Awaitable[None]]) -> None:
+    """The schema check runs first, on a connection named like the process's own."""
+    await _check_schema(bootstrap.build(settings, name))
     await process()
